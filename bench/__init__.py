@@ -1,0 +1,12 @@
+"""robex's harness core: tracks, protocols, registries, data, models, training, scores, runner, records."""
+
+from bench.registry import DuplicateNameError as DuplicateNameError
+from bench.registry import Registry as Registry
+from bench.registry import UnknownNameError as UnknownNameError
+from bench.track import TRACKS as TRACKS
+from bench.track import Track as Track
+from bench.track import load_track as load_track
+
+__version__ = "0.1.0"
+
+__all__ = ["TRACKS", "DuplicateNameError", "Registry", "Track", "UnknownNameError", "load_track"]

@@ -1,0 +1,169 @@
+"""``robex`` command line: list, run, leaderboard (more subcommands register in ``COMMANDS``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.registry import Registry, RegistryError
+
+Command = Callable[[argparse.Namespace], int]
+# name -> (configure parser, handler); other modules may add subcommands here.
+COMMANDS: Registry[tuple[Callable[[argparse.ArgumentParser], None], Command]] = Registry(
+    "command", plugins=("bench.commands",)
+)
+
+
+def _listables() -> Registry[Callable[[], list[tuple[str, str]]]]:
+    from bench.models import ARCHITECTURES
+    from bench.plugins import ATTACKS, DEFENSES, EXPLAINERS, SCORES, STAGES
+    from bench.track import TRACKS
+
+    reg: Registry[Callable[[], list[tuple[str, str]]]] = Registry("listable")
+    reg.add("tracks", lambda: [(n, f"{t.title} — {t.threat}, {t.dataset}, v{t.version}") for n, t in TRACKS.items()])
+    reg.add("defenses", lambda: [(n, c.card.title) for n, c in DEFENSES.items()])
+    reg.add("attacks", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in ATTACKS.items()])
+    reg.add("explainers", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in EXPLAINERS.items()])
+    reg.add(
+        "scores",
+        lambda: [
+            (n, f"{s.title} ({'↑' if s.higher_is_better else '↓'}, {s.unit.value}, {s.category.value})")
+            for n, s in SCORES.items()
+        ],
+    )
+    reg.add(
+        "stages",
+        lambda: [
+            (n, f"{c.scope.value} stage, requires {', '.join(c.requires) or 'nothing'}") for n, c in STAGES.items()
+        ],
+    )
+    reg.add("architectures", lambda: [(n, (f.__doc__ or "").strip().splitlines()[0]) for n, f in ARCHITECTURES.items()])
+    return reg
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    rows = _listables().get(args.what)()
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, text in rows:
+        if args.pattern is None or name.startswith(args.pattern.rstrip("*")):
+            print(f"{name:<{width}}  {text}")
+    return 0
+
+
+def _summary_table(records: Sequence[object]) -> str:
+    from bench.plugins import SCORES
+    from bench.records import Record
+
+    recs = [r for r in records if isinstance(r, Record)]
+    specs = sorted((s for _, s in SCORES.items() if s.primary), key=lambda s: (s.order, s.name))
+    specs = [s for s in specs if any(s.name in r.scores for r in recs)]
+    header = ["entry", *[s.title for s in specs], "flags", "status"]
+    rows = []
+    for r in recs:
+        cells = [r.entry.name]
+        for s in specs:
+            v = r.score(s.name)
+            cells.append("—" if v is None else (f"{100 * v:.1f}%" if s.unit.value == "fraction" else f"{v:.4g}"))
+        cells.append(",".join(sorted({f.name for f in r.flags})) or "—")
+        cells.append(r.status)
+        rows.append(cells)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.api import publish, run_track
+
+    report = run_track(
+        args.track,
+        entries=args.entries or None,
+        extra_entries=[Path(p) for p in args.entry_dir or []],
+        store=args.store,
+        results_root=args.results,
+        quick=args.quick,
+        device=args.device,
+        data_root=args.data_root,
+        stages=args.stages or None,
+        executor=args.executor,
+        executor_options={"address": args.address} if args.executor == "ray" else {},
+    )
+    computed, cached, failed = report.counts
+    print()
+    print(_summary_table(report.records))
+    print(
+        f"\n{computed} cells computed, {cached} cached, {failed} failed in {report.wall_time_s:.1f} s; "
+        f"records: {report.paths[0].parent if report.paths else '-'}"
+    )
+    if not args.no_site:
+        index = publish(args.results, args.site)
+        print(f"Leaderboard: {index.resolve()}")
+    return 0 if failed == 0 else 3
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.api import publish
+
+    index = publish(args.results, args.out)
+    print(f"Leaderboard: {index.resolve()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="robex", description="Robustness + interpretability leaderboard harness.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list tracks, defenses, attacks, explainers, scores, stages, architectures")
+    p.add_argument("what", choices=["tracks", "defenses", "attacks", "explainers", "scores", "stages", "architectures"])
+    p.add_argument("pattern", nargs="?", default=None, help="only names starting with this prefix")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("run", help="train and evaluate a track's entries, write records, render the site")
+    p.add_argument("--track", default="mnist5k", help="track name (default: mnist5k, embedded, no download)")
+    p.add_argument("--entries", nargs="*", metavar="NAME", help="only these baseline entries")
+    p.add_argument("--entry-dir", action="append", metavar="PATH", help="also run a submitted entry folder")
+    p.add_argument("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
+    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    p.add_argument("--site", default=None, help="site folder (default: leaderboard/site)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
+    p.add_argument("--quick", action="store_true", help="smoke mode: tiny budgets; records are marked quick")
+    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (train is always run)")
+    p.add_argument("--executor", default="local", help="local (default) | ray")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument("--no-site", action="store_true", help="do not render the leaderboard")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")
+    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    p.add_argument("--out", default=None, help="site folder (default: leaderboard/site)")
+    p.set_defaults(func=_cmd_leaderboard)
+
+    for name, (configure, handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=(handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else None)
+        configure(p)
+        p.set_defaults(func=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``robex`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except (RegistryError, ValueError, FileNotFoundError) as exc:
+        print(f"robex: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

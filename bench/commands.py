@@ -1,0 +1,1 @@
+"""Extra ``robex`` subcommands (submit, verify, compare, ...) register here via ``bench.cli.COMMANDS``."""

@@ -1,0 +1,123 @@
+"""Entries: a validated manifest plus the folder it came from (for shipped modules and checkpoints)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from bench.checkpoint import CheckpointError, load_weights, read_checkpoint
+from bench.manifest import EntryManifest, ManifestError, load_manifest, parse_manifest
+from bench.models import build_architecture
+from bench.plugins import DEFENSES
+from bench.protocols import Defense
+from bench.track import Track
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaderboard entry: its manifest and (for submissions) the folder holding its files."""
+
+    manifest: EntryManifest
+    folder: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The entry's name (slug)."""
+        return self.manifest.name
+
+    def to_payload(self) -> dict[str, Any]:
+        """Picklable/JSON-able form (for executors that ship work to other processes)."""
+        return {"manifest": self.manifest.model_dump(mode="json"), "folder": self.folder}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Entry:
+        """Inverse of :meth:`to_payload`."""
+        return cls(parse_manifest(payload["manifest"]), payload.get("folder"))
+
+    def file(self, relative: str) -> Path:
+        """A file shipped with the entry, refusing paths that leave its folder."""
+        if self.folder is None:
+            raise ManifestError(f"entry {self.name!r}: refers to {relative!r} but has no folder")
+        base = Path(self.folder).resolve()
+        path = (base / relative).resolve()
+        if base not in path.parents and path != base:
+            raise ManifestError(f"entry {self.name!r}: {relative!r} points outside the entry folder")
+        return path
+
+    def import_module(self) -> None:
+        """Import the defense module shipped with a recipe entry (it registers its defense)."""
+        ref = self.manifest.defense
+        if ref is None or ref.module is None or ref.name in DEFENSES:
+            return
+        path = self.file(ref.module)
+        mod_name = f"robex_entry_{self.name.replace('-', '_')}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise ManifestError(f"entry {self.name!r}: cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+        if ref.name not in DEFENSES:
+            raise ManifestError(f"entry {self.name!r}: {ref.module} did not register a defense named {ref.name!r}")
+
+    def defense(self, track: Track) -> Defense | None:
+        """The entry's defense object (recipes), validated hyperparameters included."""
+        ref = self.manifest.defense
+        if ref is None:
+            return None
+        self.import_module()
+        return DEFENSES.create(ref.name, track, **ref.hyperparameters)
+
+    def architecture(self, track: Track) -> str:
+        """Name of the architecture the entry's model uses."""
+        ck = self.manifest.checkpoint
+        return ck.architecture if ck is not None else track.architecture
+
+    def build_checkpoint_model(self, track: Track) -> tuple[nn.Module, str]:
+        """Checkpoint entries: the architecture with the verified weights loaded, and their sha256."""
+        ck = self.manifest.checkpoint
+        if ck is None:
+            raise CheckpointError(f"entry {self.name!r} is a recipe, not a checkpoint")
+        tensors = read_checkpoint(self.file(ck.file), ck.sha256)
+        model = build_architecture(ck.architecture, track, **ck.architecture_kwargs)
+        return load_weights(model, tensors, f"entry {self.name!r}"), ck.sha256.lower()
+
+
+def baseline_dir(track: str) -> Path:
+    """``leaderboard/entries/<track>/`` inside the installed package."""
+    return Path(str(resources.files("leaderboard") / "entries" / track))
+
+
+def load_entries(track: Track, names: list[str] | None = None, extra: list[Path] | None = None) -> list[Entry]:
+    """The track's baseline entries (optionally only ``names``) plus submitted entry folders ``extra``."""
+    entries: dict[str, Entry] = {}
+    folder = baseline_dir(track.name)
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        m = load_manifest(path)
+        if m.track != track.name:
+            raise ManifestError(f"{path}: field 'track' is {m.track!r} but the file lives under {track.name!r}")
+        entries[m.name] = Entry(m, str(path.parent))
+    for path in extra or []:
+        m = load_manifest(path)
+        if m.track != track.name:
+            raise ManifestError(f"{path}: field 'track' is {m.track!r}, not the run's track {track.name!r}")
+        if m.name in entries and not entries[m.name].manifest.baseline:
+            raise ManifestError(f"{path}: entry name {m.name!r} is already taken")
+        entries[m.name] = Entry(m, str(Path(path) if Path(path).is_dir() else Path(path).parent))
+    if names:
+        unknown = sorted(set(names) - set(entries))
+        if unknown:
+            from bench.registry import Registry
+
+            reg: Registry[Entry] = Registry(f"entry of track {track.name!r}")
+            for k, v in entries.items():
+                reg.add(k, v)
+            reg.get(unknown[0])  # raises with close matches
+        entries = {k: v for k, v in entries.items() if k in names}
+    return [entries[k] for k in sorted(entries)]

@@ -1,0 +1,137 @@
+"""Entry manifests (``entry.toml``): what the leaderboard ranks, validated with errors that name the field.
+
+An entry is either a **recipe** (``[defense]``: a registered defense, or one shipped as ``module`` beside
+the manifest, with hyperparameters; robex trains it under the track's budget) or a **checkpoint**
+(``[checkpoint]``: a registered architecture, a safetensors file beside the manifest, and its sha256).
+
+Example (``leaderboard/entries/mnist5k/pgd_at.toml``)::
+
+    name = "pgd_at"
+    title = "PGD adversarial training"
+    authors = "Madry, Makelov, Schmidt, Tsipras, Vladu"
+    paper_url = "https://arxiv.org/abs/1706.06083"
+    venue = "ICLR 2018"
+    license = "MIT"
+    track = "mnist5k"
+
+    [defense]
+    name = "pgd_at"
+    hyperparameters = { eps = 0.3 }
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.track import canonical_json
+
+SLUG = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+
+
+class ManifestError(ValueError):
+    """A manifest is malformed; the message names the file, the field and the expected form."""
+
+
+class DefenseRef(BaseModel):
+    """``[defense]``: a registered defense (or a module shipped with the entry) and its hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-\.]+$", description="a registered defense name")
+    module: str | None = Field(default=None, description="a .py file beside the manifest that registers `name`")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckpointRef(BaseModel):
+    """``[checkpoint]``: weights for a registered architecture."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    architecture: str = Field(description="a registered architecture name, e.g. small_cnn")
+    file: str = Field(description="a .safetensors file beside the manifest")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")
+    architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _safetensors_only(cls, v: str) -> str:
+        if not v.endswith(".safetensors"):
+            raise ValueError("must be a .safetensors file (robex never unpickles checkpoints)")
+        if "/" in v.replace("\\", "/").lstrip("./") and ".." in v:
+            raise ValueError("must stay inside the entry folder")
+        return v
+
+
+class EntryManifest(BaseModel):
+    """The whole ``entry.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=SLUG, description="lowercase slug: letters, digits, '_' or '-', at most 64")
+    title: str = Field(min_length=1, max_length=200)
+    authors: str = Field(min_length=1, max_length=500)
+    paper_url: str = Field(default="", max_length=500)
+    venue: str = Field(default="", max_length=200)
+    license: str = Field(default="unknown", max_length=100)
+    track: str = Field(description="a track name, e.g. mnist5k")
+    description: str = Field(default="", max_length=2000)
+    defense: DefenseRef | None = None
+    checkpoint: CheckpointRef | None = None
+    claimed: dict[str, float] = Field(default_factory=dict, description="score name -> claimed value")
+    baseline: bool = False
+
+    @field_validator("paper_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not (v.startswith("https://") or v.startswith("http://")):
+            raise ValueError("must start with https:// or http://")
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EntryManifest:
+        if (self.defense is None) == (self.checkpoint is None):
+            raise ValueError("exactly one of [defense] (a recipe) or [checkpoint] (weights) is required")
+        return self
+
+    @property
+    def kind(self) -> Literal["recipe", "checkpoint"]:
+        """``recipe`` or ``checkpoint``."""
+        return "recipe" if self.defense is not None else "checkpoint"
+
+    def recipe_json(self) -> str:
+        """Canonical JSON of everything that determines the trained weights (part of the train cell key)."""
+        part = self.defense.model_dump() if self.defense else self.checkpoint.model_dump()  # type: ignore[union-attr]
+        return canonical_json({"kind": self.kind, "track": self.track, "spec": part})
+
+
+def _format_error(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{where}: field '{loc}': {e['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def parse_manifest(data: dict[str, Any], where: str = "entry.toml") -> EntryManifest:
+    """Validate a parsed manifest dict."""
+    try:
+        return EntryManifest.model_validate(data)
+    except ValidationError as err:
+        raise ManifestError(_format_error(err, where)) from None
+
+
+def load_manifest(path: str | Path) -> EntryManifest:
+    """Read and validate a manifest file (or the ``entry.toml`` inside a folder)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "entry.toml"
+    if not p.is_file():
+        raise ManifestError(f"{p}: no such manifest")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: not valid TOML: {exc}") from None
+    return parse_manifest(data, str(p))

@@ -1,0 +1,157 @@
+"""Architectures. Every model maps inputs in [0, 1] to logits; normalisation lives inside the model.
+
+Models that support CAM/Grad-CAM expose ``cam_layer`` (the module whose output is the last spatial
+feature map) and, for a GAP + bias-free linear head, ``classifier`` (so CAM_c = Σ_k W_ck A_k and
+mean_{h,w} CAM_c = logit_c exactly, Boopathy et al. 2020).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.track import Track
+
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
+
+# Dataset statistics used by the models' internal normalisation (train-split means/stds).
+NORMALISATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    1: ((0.1307,), (0.3081,)),
+    3: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel, inside the model so attacks work in [0, 1] pixel space."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+def half_huber_relu(x: Tensor, delta: float = 0.5) -> Tensor:
+    """Woods et al. (2019) half-Huber ReLU: 0 for x ≤ 0; x²/(2δ) for 0 < x ≤ δ; x − δ/2 for x > δ.
+
+    Its derivative is ``clamp(x, 0, δ)/δ`` (continuous, unlike ReLU's).
+
+    >>> half_huber_relu(torch.tensor([-1.0, 0.25, 2.0])).tolist()
+    [0.0, 0.0625, 1.75]
+    """
+    xc = x.clamp(0.0, delta)
+    return torch.where(x > delta, x - delta / 2, xc * xc / (2 * delta))
+
+
+class HalfHuberReLU(nn.Module):
+    """Module form of :func:`half_huber_relu`."""
+
+    def __init__(self, delta: float = 0.5) -> None:
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, x: Tensor) -> Tensor:
+        return half_huber_relu(x, self.delta)
+
+
+ACTIVATIONS.add("relu", nn.ReLU)
+ACTIVATIONS.add("half_huber", HalfHuberReLU)
+
+
+class SmallCNN(nn.Module):
+    """Boopathy et al.'s "Small" CAM network, sized for 28×28 (or 32×32) inputs.
+
+    conv 4×4/2 (c1) → act → conv 4×4/2 (c2) → act → conv 7×7/1 "same" (c3, the CAM map, not activated)
+    → global average pool → bias-free linear. On 28×28 the CAM map is 7×7.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        activation: str = "relu",
+        mean: tuple[float, ...] = (0.1307,),
+        std: tuple[float, ...] = (0.3081,),
+    ) -> None:
+        super().__init__()
+        c1, c2, c3 = widths
+        act = ACTIVATIONS.get(activation)
+        self.normalize = Normalize(mean, std)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c2, c3, 7, stride=1, padding=3),
+        )
+        self.classifier = nn.Linear(c3, num_classes, bias=False)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The module whose output is the last spatial feature map A (for CAM / Grad-CAM)."""
+        return self.features
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """A(x): the last conv map, shape (N, C′, H′, W′)."""
+        return self.features(self.normalize(x))
+
+    def cam(self, x: Tensor) -> Tensor:
+        """CAM for every class, shape (N, K, H′, W′): I_c = Σ_k W_ck A_k."""
+        return torch.einsum("nkhw,ck->nchw", self.feature_map(x), self.classifier.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.feature_map(x).mean(dim=(2, 3)))
+
+
+@ARCHITECTURES.register("small_cnn")
+def small_cnn(track: Track, activation: str = "relu") -> nn.Module:
+    """The reference MNIST-scale architecture (GAP head, 7×7 CAM on 28×28)."""
+    c = track.input_shape[0]
+    mean, std = NORMALISATION[c]
+    return SmallCNN(in_channels=c, num_classes=track.num_classes, activation=activation, mean=mean, std=std)
+
+
+class TimmClassifier(nn.Module):
+    """A timm network behind the normalisation layer; ``cam_layer`` is its last feature stage."""
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], cam_layer: str) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.net = net
+        self._cam_layer_name = cam_layer
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last spatial stage (e.g. ``layer4`` of a ResNet)."""
+        return self.net.get_submodule(self._cam_layer_name)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.normalize(x))
+
+
+@ARCHITECTURES.register("resnet18")
+def resnet18(track: Track, activation: str = "relu") -> nn.Module:
+    """timm ``resnet18`` with a CIFAR stem (3×3 stride-1 conv, no max-pool), random init."""
+    import timm
+
+    c = track.input_shape[0]
+    net = timm.create_model("resnet18", pretrained=False, num_classes=track.num_classes, in_chans=c)
+    net.conv1 = nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    mean, std = NORMALISATION[c]
+    return TimmClassifier(net, mean, std, cam_layer="layer4")
+
+
+def build_architecture(name: str, track: Track, **kwargs: object) -> nn.Module:
+    """Build a registered architecture for ``track``."""
+    return ARCHITECTURES.create(name, track, **kwargs)

@@ -1,0 +1,319 @@
+"""The plug-in protocols. Each plug-in implements one small hook; the base classes own the invariants
+the benchmark's integrity depends on (eval mode, projection, no mutation, no leftover grads).
+
+- :class:`Attack`  — ``run`` proposes adversarial inputs; ``__call__``/``perturb`` (final) enforce the
+  threat model (Foolbox-style template method).
+- :class:`Defense` — a training objective ``loss(model, x, y, state)`` run by bench's training engine,
+  optionally a ``fit`` override (multi-phase recipes) and a ``wrap`` for inference-time defenses.
+- :class:`Explainer` — ``explain`` returns an attribution map; ``attribute`` (final) guards it.
+- :class:`Stage` — one kind of runner cell (train, clean, autoattack, ara, ...), see ``bench.runner``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, final
+
+import torch
+from torch import Tensor, nn
+
+from bench.types import Flag, Norm, ScoreValue, ThreatModel
+
+if TYPE_CHECKING:
+    from bench.track import Track
+
+
+# --------------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode with parameter gradients off; restore both afterwards.
+
+    Attacks and explainers need gradients with respect to the *input* only; turning ``requires_grad``
+    off on parameters means nothing accumulates in ``.grad`` and BatchNorm statistics are frozen.
+    """
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, req in flags:
+            p.requires_grad_(req)
+        model.train(was_training)
+
+
+def rmse(delta: Tensor) -> Tensor:
+    """Per-sample RMSE over all pixel values (Woods et al. 2019): ``sqrt(mean_{c,h,w} δ²)``.
+
+    >>> float(rmse(torch.full((1, 1, 2, 2), 0.5))[0])
+    0.5
+    """
+    return delta.flatten(1).pow(2).mean(1).sqrt()
+
+
+def project(x_adv: Tensor, x: Tensor, threat: ThreatModel, *, bounded: bool = True) -> Tensor:
+    """Project ``x_adv`` onto the threat model's ε-ball around ``x`` (when ``bounded``) and the domain."""
+    if bounded:
+        delta = x_adv - x
+        if threat.norm is Norm.LINF:
+            delta = delta.clamp(-threat.eps, threat.eps)
+        else:
+            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+            factor = (threat.eps / norms).clamp(max=1.0)
+            delta = delta * factor.view(-1, *([1] * (delta.dim() - 1)))
+        x_adv = x + delta
+    return x_adv.clamp(threat.lower, threat.upper)
+
+
+# --------------------------------------------------------------------------------------------- attacks
+@dataclass(frozen=True)
+class AttackOutput:
+    """What an attack returns besides the adversarial inputs.
+
+    Attributes:
+        x_adv: Adversarial inputs, detached, inside the budget and the domain.
+        success: Bool per sample: the attack's criterion holds at ``x_adv`` (misclassified, or the target
+            class reached for targeted attacks). Samples misclassified at the start count as successes
+            of an untargeted attack and are returned unchanged.
+        radius: Minimal-norm attacks only: per-sample RMSE of ``x_adv - x`` where successful, ``inf``
+            where not.
+        details: JSON-able extras (per-attack breakdown, warnings).
+    """
+
+    x_adv: Tensor
+    success: Tensor
+    radius: Tensor | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Attack(ABC):
+    """Base of every attack. Subclasses implement :meth:`run`; callers use ``__call__`` or :meth:`perturb`.
+
+    The base, not the plug-in, guarantees: the model is a call argument; eval mode is forced and
+    restored; parameters get no gradients; inputs are never mutated; the result lies in the ε-ball (unless
+    ``minimal_norm``) and in ``[lower, upper]``; only points still classified correctly are attacked
+    (AutoAttack semantics); every random draw comes from the ``generator`` argument.
+    """
+
+    name: ClassVar[str]
+    norms: ClassVar[frozenset[Norm]] = frozenset({Norm.LINF, Norm.L2})
+    targeted: ClassVar[bool] = False
+    minimal_norm: ClassVar[bool] = False
+
+    def __init__(self, threat: ThreatModel) -> None:
+        if threat.norm not in self.norms:
+            supported = ", ".join(sorted(n.value for n in self.norms))
+            raise ValueError(f"attack {type(self).__name__} supports {supported}, not {threat.norm.value}")
+        self.threat = threat
+
+    @abstractmethod
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> Tensor:
+        """Return candidate adversarial inputs for ``x`` (all correctly classified); the base projects them."""
+
+    def target(self, y: Tensor, num_classes: int) -> Tensor:
+        """Target class of a targeted attack (Ross & Doshi-Velez: ``(y + 1) mod K``)."""
+        return (y + 1) % num_classes
+
+    def criterion(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Per-sample success at the attack's output."""
+        pred = logits.argmax(1)
+        if self.targeted:
+            return pred == self.target(y, logits.shape[1])
+        return pred != y
+
+    @final
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> Tensor:
+        """Adversarial inputs for ``(x, y)`` against ``model``."""
+        return self.perturb(model, x, y, generator=generator).x_adv
+
+    @final
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> AttackOutput:
+        """Run the attack under the base's invariants; see :class:`AttackOutput`."""
+        x0 = x.detach().clone()
+        with evaluation_mode(model):
+            with torch.no_grad():
+                correct = model(x0).argmax(1) == y
+            x_adv = x0.clone()
+            if bool(correct.any()):
+                idx = correct.nonzero().squeeze(1)
+                candidate = self.run(model, x0[idx].clone(), y[idx], generator=generator).detach()
+                x_adv[idx] = project(candidate, x0[idx], self.threat, bounded=not self.minimal_norm)
+            with torch.no_grad():
+                success = self.criterion(model(x_adv), y)
+        if not self.targeted:
+            success = success | ~correct
+        radius = None
+        if self.minimal_norm:
+            radius = torch.where(success, rmse(x_adv - x0), torch.full_like(success, float("inf"), dtype=x0.dtype))
+            radius = torch.where(correct, radius, torch.zeros_like(radius))
+        return AttackOutput(x_adv=x_adv.detach(), success=success, radius=radius)
+
+
+# --------------------------------------------------------------------------------------------- defenses
+@dataclass(frozen=True)
+class DefenseCard:
+    """Provenance of a defense, shown on its leaderboard page.
+
+    Attributes:
+        title: Paper title.
+        authors: Author list as printed.
+        venue: Venue and year as printed (``"ICLR 2018"``).
+        year: Publication year.
+        url: Paper URL.
+        summary: The objective in one or two sentences.
+        fidelity: What is reproduced exactly, what is scaled down, what is reconstructed.
+        reconstructed: True when the method section was unavailable and the objective is our reconstruction.
+    """
+
+    title: str
+    authors: str
+    venue: str
+    year: int
+    url: str
+    summary: str
+    fidelity: str
+    reconstructed: bool = False
+
+
+@dataclass
+class TrainState:
+    """Mutable training progress handed to :meth:`Defense.loss` (schedules read it)."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    generator: torch.Generator
+    track: Track
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class Defense(ABC):
+    """A defended-classifier recipe.
+
+    Subclasses set ``card`` and ``defaults`` (hyperparameters with their default values) and implement
+    :meth:`loss`. ``track_defaults[track_name]`` overrides defaults per track. Unknown hyperparameters
+    raise with the known names.
+    """
+
+    name: ClassVar[str]
+    card: ClassVar[DefenseCard]
+    randomized: ClassVar[bool] = False
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    track_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, track: Track, **hyperparameters: Any) -> None:
+        known = dict(self.defaults)
+        unknown = sorted(set(hyperparameters) - set(known))
+        if unknown:
+            raise ValueError(f"defense {self.name!r}: unknown hyperparameter(s) {unknown}; known: {sorted(known)}")
+        merged = {**known, **dict(self.track_defaults.get(track.name, {})), **hyperparameters}
+        self.track = track
+        self.hp: dict[str, Any] = merged
+
+    def build_model(self) -> nn.Module:
+        """The network to train: the track's reference architecture unless the defense needs another."""
+        from bench.models import build_architecture
+
+        return build_architecture(self.track.architecture, self.track)
+
+    @abstractmethod
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, state: TrainState) -> Tensor:
+        """Scalar training loss on a batch (model in train mode)."""
+
+    def fit(self, model: nn.Module, fit: Any) -> nn.Module:
+        """Train ``model``; the default runs the engine once with :meth:`loss`. ``fit`` is a
+        :class:`bench.training.FitContext`; multi-phase recipes (distillation) call ``fit.run`` twice."""
+        return fit.run(model, self.loss)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Inference-time wrapper (preprocessing, randomisation); identity by default."""
+        return model
+
+
+# --------------------------------------------------------------------------------------------- explainers
+class Explainer(ABC):
+    """Base of every explainer: ``attribute(model, x, target) -> map`` with ``x``'s shape.
+
+    ``attribute`` (final) forces eval mode, leaves no parameter gradients or hooks, never mutates ``x``,
+    and checks the map's shape. ``explain`` is the one hook.
+    """
+
+    name: ClassVar[str]
+    needs_cam_layer: ClassVar[bool] = False
+
+    @abstractmethod
+    def explain(self, model: nn.Module, x: Tensor, target: Tensor, *, generator: torch.Generator) -> Tensor:
+        """Attribution of ``model``'s ``target`` logit to each input value."""
+
+    @final
+    def attribute(
+        self, model: nn.Module, x: Tensor, target: Tensor, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Guarded :meth:`explain`."""
+        gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(0)
+        with evaluation_mode(model):
+            out = self.explain(model, x.detach().clone(), target, generator=gen).detach()
+        if out.shape != x.shape:
+            raise ValueError(f"explainer {self.name!r} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+        return out
+
+
+# --------------------------------------------------------------------------------------------- stages
+class Scope(StrEnum):
+    """What one cell of a stage covers."""
+
+    ENTRY = "entry"  # one cell per entry
+    PAIR = "pair"  # one cell per (source entry, target entry)
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """What a cell produces.
+
+    Attributes:
+        scores: Leaderboard scores (names registered in ``bench.SCORES``).
+        details: JSON-able data for the entry page (curves, breakdowns, galleries); kept in the record
+            under the stage's name.
+        flags: Sanity flags.
+        tensors: Large arrays kept in the cell store only (weights, crafted adversarial examples).
+    """
+
+    scores: tuple[ScoreValue, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    flags: tuple[Flag, ...] = ()
+    tensors: Mapping[str, Tensor] = field(default_factory=dict)
+
+
+class Stage(ABC):
+    """One kind of runner cell. See :mod:`bench.runner` for how cells are keyed, cached and run.
+
+    ``settings(track, quick)`` returns the JSON-able settings the cell's output depends on (they go into
+    the cell key); ``run(ctx)`` computes the output. ``requires`` names ENTRY stages whose outputs the
+    cell reads (``ctx.dependency(name)``). PAIR stages also implement ``summarize`` to turn the pair
+    cells of a track into the entry's record section.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    scope: ClassVar[Scope] = Scope.ENTRY
+    requires: ClassVar[tuple[str, ...]] = ("train",)
+    needs_gpu: ClassVar[bool] = True
+    order: ClassVar[int] = 50
+
+    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
+        """Settings from the track's ``[stages.<name>]`` table (with ``[quick.stages.<name>]`` in quick mode)."""
+        return track.stage_settings(self.name, quick=quick)
+
+    @abstractmethod
+    def run(self, ctx: Any) -> StageOutput:
+        """Compute the cell; ``ctx`` is a :class:`bench.runner.CellContext`."""
+
+    def summarize(self, entry: str, outputs: Mapping[tuple[str, str], StageOutput]) -> StageOutput:
+        """PAIR stages: the record section of ``entry`` from all (source, target) outputs of the track."""
+        raise NotImplementedError(f"stage {self.name!r} has scope {self.scope.value} and no summarize")

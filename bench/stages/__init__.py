@@ -1,0 +1,6 @@
+"""Built-in stages (runner cells) and the scores they produce. One module per stage; importing a module
+registers its stage, its scores and any finalizers."""
+
+from bench.stages import clean as clean
+from bench.stages import pgd as pgd
+from bench.stages import train as train
