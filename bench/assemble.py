@@ -88,7 +88,7 @@ def assemble(spec: RunSpec, cells: list[Cell], results: Mapping[str, CellResult]
             _merge(d, stage_name, stage.summarize(name, outputs))
     records = []
     versions = package_versions()
-    for name, d in sorted(drafts.items()):
+    for _name, d in sorted(drafts.items()):
         for fname in FINALIZERS.names():
             try:
                 out = FINALIZERS.get(fname)(d)
