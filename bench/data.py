@@ -157,7 +157,7 @@ def indices_sha256(indices: np.ndarray) -> str:
     """sha256 of an index list written as comma-separated decimal integers (easy to re-derive anywhere).
 
     >>> indices_sha256(np.array([0, 1, 2]))[:12]
-    '51ab79bd8b73'
+    'c0be322c1ad6'
     """
     return hashlib.sha256(",".join(str(int(i)) for i in indices).encode()).hexdigest()
 
