@@ -18,7 +18,7 @@ from bench.entries import Entry, load_entries
 from bench.executors import EXECUTORS, summarize_results
 from bench.records import Record, read_record, write_record
 from bench.registry import Registry
-from bench.runner import CellResult, RunSpec, load_entry_model, plan_cells
+from bench.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
 from bench.store import CellStore, default_store
 from bench.track import load_track
 
@@ -83,6 +83,7 @@ def run_track(
     """
     start = time.perf_counter()
     t = load_track(track)
+    track_data(t.name, data_root)  # fail fast, before any work, with where it looked for the data
     chosen: list[Entry] = load_entries(t, entries, extra_entries)
     if not chosen:
         raise ValueError(f"track {track!r} has no entries to run")

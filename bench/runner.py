@@ -130,7 +130,8 @@ def plan_cells(spec: RunSpec) -> list[Cell]:
 
 # ------------------------------------------------------------------------------------------- cell context
 @functools.lru_cache(maxsize=4)
-def _track_data(track: str, data_root: str | None) -> TrackData:
+def track_data(track: str, data_root: str | None) -> TrackData:
+    """A track's data, cached per process (cells of one run share it)."""
     return load_track_data(load_track(track), data_root)
 
 
@@ -171,7 +172,7 @@ class CellContext:
     @property
     def data(self) -> TrackData:
         """The track's training data and evaluation subset (CPU tensors)."""
-        return _track_data(self.spec.track, self.spec.data_root)
+        return track_data(self.spec.track, self.spec.data_root)
 
     def eval_batch(self, n: int | None = None) -> tuple[Tensor, Tensor]:
         """The first ``n`` evaluation images (default ``settings['n']``) and labels, on the device."""
