@@ -92,6 +92,15 @@ class AttackOutput:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """What :meth:`Attack.run` may return instead of a bare tensor: the candidates plus JSON-able details
+    about the attacked points, which :meth:`Attack.describe` turns into ``AttackOutput.details``."""
+
+    x_adv: Tensor
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Attack(ABC):
     """Base of every attack. Subclasses implement :meth:`run`; callers use ``__call__`` or :meth:`perturb`.
 
@@ -113,8 +122,18 @@ class Attack(ABC):
         self.threat = threat
 
     @abstractmethod
-    def run(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> Tensor:
-        """Return candidate adversarial inputs for ``x`` (all correctly classified); the base projects them."""
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> Tensor | Proposal:
+        """Return candidate adversarial inputs for ``x`` (all :meth:`attackable`); the base projects them."""
+
+    def attackable(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Per-sample: the point still has the property the attack tries to break (default: classified
+        correctly). Only these points are handed to :meth:`run`; the others count as broken at radius 0."""
+        return logits.argmax(1) == y
+
+    def describe(self, details: Mapping[str, Any], *, attacked: Tensor, success: Tensor) -> Mapping[str, Any]:
+        """``AttackOutput.details`` from the :class:`Proposal`'s details (about the attacked points only) and
+        the per-sample ``attacked``/``success`` flags over all inputs; default: the details unchanged."""
+        return details
 
     def target(self, y: Tensor, num_classes: int) -> Tensor:
         """Target class of a targeted attack (Ross & Doshi-Velez: ``(y + 1) mod K``)."""
@@ -136,13 +155,17 @@ class Attack(ABC):
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> AttackOutput:
         """Run the attack under the base's invariants; see :class:`AttackOutput`."""
         x0 = x.detach().clone()
+        details: Mapping[str, Any] = {}
         with evaluation_mode(model):
             with torch.no_grad():
-                correct = model(x0).argmax(1) == y
+                correct = self.attackable(model(x0), y)
             x_adv = x0.clone()
             if bool(correct.any()):
                 idx = correct.nonzero().squeeze(1)
-                candidate = self.run(model, x0[idx].clone(), y[idx], generator=generator).detach()
+                proposed = self.run(model, x0[idx].clone(), y[idx], generator=generator)
+                if isinstance(proposed, Proposal):
+                    details, proposed = proposed.details, proposed.x_adv
+                candidate = proposed.detach()
                 x_adv[idx] = project(candidate, x0[idx], self.threat, bounded=not self.minimal_norm)
             with torch.no_grad():
                 success = self.criterion(model(x_adv), y)
@@ -152,7 +175,8 @@ class Attack(ABC):
         if self.minimal_norm:
             radius = torch.where(success, rmse(x_adv - x0), torch.full_like(success, float("inf"), dtype=x0.dtype))
             radius = torch.where(correct, radius, torch.zeros_like(radius))
-        return AttackOutput(x_adv=x_adv.detach(), success=success, radius=radius)
+        details = self.describe(details, attacked=correct, success=success)
+        return AttackOutput(x_adv=x_adv.detach(), success=success, radius=radius, details=details)
 
 
 # --------------------------------------------------------------------------------------------- defenses
