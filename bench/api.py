@@ -95,6 +95,7 @@ def run_track(
         device=resolve_device(device),
         data_root=data_root,
         stages=tuple(stages) if stages else None,
+        threads=torch.get_num_threads(),
     )
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)

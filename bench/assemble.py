@@ -143,7 +143,7 @@ def build_record(spec: RunSpec, track: object, d: RecordDraft, versions: dict[st
             subset_sha256=track.eval_subset.sha256,
             checkpoint_sha256=str(train_details.get("sha256", "")),
             packages=versions,
-            device=spec.device + (f" ({platform.machine()}, {sys.platform})"),
+            device=f"{spec.device} ({platform.machine()}, {sys.platform}, {spec.threads or '?'} threads)",
             wall_time_s=dict(sorted(d.wall_time_s.items())),
             cell_keys=dict(sorted(d.cell_keys.items())),
             images=dict(sorted(d.images.items())),

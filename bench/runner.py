@@ -41,6 +41,7 @@ class RunSpec:
     device: str = "cpu"
     data_root: str | None = None
     stages: tuple[str, ...] | None = None  # None: every registered stage
+    threads: int | None = None  # intra-op CPU threads; pinned so every executor sums floats in the same order
 
     def entry_objects(self) -> dict[str, Entry]:
         """Entries by name."""
