@@ -67,7 +67,12 @@ class FitContext:
     seed: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     on_step: Callable[[int, int], None] | None = None
-    amp: bool = False
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """bfloat16 autocast for training on CUDA when the budget asks for it (evaluation stays float32)."""
+        if self.budget.amp and self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def total_steps(self, epochs: float | None = None) -> int:
         """Optimiser steps for ``epochs`` (default: the budget's) over the training set."""
@@ -75,8 +80,13 @@ class FitContext:
         return max(1, math.ceil(ep * len(self.train_y) / self.budget.batch_size))
 
     def batches(self, generator: torch.Generator, total: int) -> Iterator[tuple[int, Tensor, Tensor]]:
-        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them."""
+        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them.
+
+        The order is drawn on the CPU generator (identical on every device); the images move to the device
+        once, up front, so data loading never starves a GPU (every track's training set fits in memory).
+        """
         n, bs = len(self.train_y), self.budget.batch_size
+        xs, ys = self.train_x.to(self.device, non_blocking=True), self.train_y.to(self.device, non_blocking=True)
         step = 0
         epoch = 0
         while step < total:
@@ -84,8 +94,8 @@ class FitContext:
             for start in range(0, n - bs + 1 if n >= bs else 1, bs):
                 if step >= total:
                     return
-                idx = order[start : start + bs]
-                yield epoch, self.train_x[idx].to(self.device), self.train_y[idx].to(self.device)
+                idx = order[start : start + bs].to(self.device)
+                yield epoch, xs[idx], ys[idx]
                 step += 1
             epoch += 1
 
@@ -107,7 +117,8 @@ class FitContext:
                     group["lr"] = base_lr * schedule(step, total)
                 state.step, state.epoch = step, epoch
                 model.train()
-                loss = loss_fn(model, xb, yb, state)
+                with self.autocast():
+                    loss = loss_fn(model, xb, yb, state)
                 if not torch.isfinite(loss):
                     raise TrainingDivergedError(f"loss is {loss.item()} at step {step}/{total}")
                 opt.zero_grad(set_to_none=True)
