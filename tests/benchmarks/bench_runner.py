@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 from bench.api import run_track
-from bench.manifest import parse_manifest
 from bench.entries import Entry
+from bench.manifest import parse_manifest
 from bench.runner import RunSpec, plan_cells
 from bench.track import load_track
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Row, table  # noqa: E402
+from common import Row, table
 
 
 def cached_cell_overhead(tmp: Path) -> Row:
