@@ -49,7 +49,7 @@ def half_huber_relu(x: Tensor, delta: float = 0.5) -> Tensor:
     [0.0, 0.0625, 1.75]
     """
     xc = x.clamp(0.0, delta)
-    return torch.where(x > delta, x - delta / 2, xc * xc / (2 * delta))
+    return torch.where(x >= delta, x - delta / 2, xc * xc / (2 * delta))
 
 
 class HalfHuberReLU(nn.Module):
