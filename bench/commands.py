@@ -1,1 +1,215 @@
-"""Extra ``robex`` subcommands (submit, verify, compare, ...) register here via ``bench.cli.COMMANDS``."""
+"""Extra ``robex`` subcommands (submit, verify, compare), registered in ``bench.cli.COMMANDS``.
+
+Handlers write to stdout/stderr and return the exit status; the work lives in :mod:`bench.submit`,
+:mod:`bench.verify` and :mod:`bench.compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.cli import COMMANDS
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"robex: error: {text}\n")
+
+
+# ------------------------------------------------------------------------------------------ submit
+def _configure_submit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="entry folder (with entry.toml) or the manifest itself")
+    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    p.add_argument("--site", default=None, help="site folder (default: leaderboard/site)")
+    p.add_argument("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
+    p.add_argument("--quick", action="store_true", help="smoke mode: tiny budgets; the record is marked quick")
+    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (default: the whole protocol)")
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        metavar="NAME",
+        default=None,
+        help="baselines evaluated alongside (transfer sources/targets); default all, none when given empty",
+    )
+    p.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the evaluation, seconds")
+    p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit of the evaluation process (0: none)")
+    p.add_argument("--replace", action="store_true", help="replace this entry's earlier record")
+    p.add_argument("--no-site", action="store_true", help="do not re-render the leaderboard")
+    p.add_argument("--progress", action="store_true", help="echo the evaluation's output while it runs")
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    """Validate an entry, evaluate it in a sandboxed process, write its record and print its rank."""
+    from bench.checkpoint import CheckpointError
+    from bench.manifest import ManifestError
+    from bench.submit import GIB, EvaluationFailedError, Limits, SubmissionError, submit
+
+    if args.timeout <= 0 or args.memory_gb < 0:
+        _err("--timeout must be positive and --memory-gb non-negative")
+        return 2
+    try:
+        report = submit(
+            args.path,
+            results_root=args.results,
+            site=None if args.no_site else args.site,
+            store=args.store,
+            quick=args.quick,
+            device=args.device,
+            data_root=args.data_root,
+            stages=args.stages or None,
+            baselines=args.baselines,
+            limits=Limits(timeout_s=args.timeout, memory_bytes=int(args.memory_gb * GIB)),
+            replace=args.replace,
+            publish_site=not args.no_site,
+            echo=sys.stderr if args.progress else None,
+        )
+    except (ManifestError, SubmissionError, CheckpointError) as exc:
+        _err(f"submission refused: {exc}")
+        return 3 if isinstance(exc, EvaluationFailedError) else 2
+    _out(report.summary())
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ verify
+def _configure_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="entry name")
+    p.add_argument("--track", default=None, help="track (needed when the entry has records on several)")
+    p.add_argument("--n", type=int, default=200, help="evaluation images to re-run (default 200)")
+    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    p.add_argument("--store", default=None, help="cell cache folder holding the entry's weights")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--data-root", default=None, help="dataset root ($ROBEX_DATA)")
+    p.add_argument("--entry-dir", default=None, help="the entry's folder (submissions; baselines are found)")
+    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only re-run these stages")
+    p.add_argument("--quick", action="store_true", help="verify the quick-mode record")
+    p.add_argument("--z", type=float, default=3.29, help="z of the sampling tolerance (3.29: two-sided 99.9%%)")
+    p.add_argument("--slack", type=float, default=0.02, help="non-determinism allowance (absolute for fractions)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="time limit when entry code runs sandboxed")
+    p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit when entry code runs sandboxed")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--in-sandbox", action="store_true", help=argparse.SUPPRESS)
+
+
+def _verify_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["verify", args.name, "--n", str(args.n), "--device", args.device, "--z", str(args.z)]
+    argv += ["--slack", str(args.slack), "--in-sandbox"]
+    for flag, value in (
+        ("--track", args.track),
+        ("--results", args.results),
+        ("--store", args.store),
+        ("--data-root", args.data_root),
+        ("--entry-dir", args.entry_dir),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--stages", *args.stages] if args.stages else []
+    argv += ["--quick"] if args.quick else []
+    argv += ["--json"] if args.json else []
+    return argv
+
+
+def _ships_code(args: argparse.Namespace) -> bool:
+    if args.entry_dir is None:
+        return False
+    from bench.manifest import load_manifest
+
+    ref = load_manifest(Path(args.entry_dir)).defense
+    return ref is not None and ref.module is not None
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    """Re-run a cheap subset of an entry's evaluation and check its record (exit 1 on a mismatch)."""
+    from bench.checkpoint import CheckpointError
+    from bench.manifest import ManifestError
+    from bench.records import RecordError
+    from bench.verify import VerificationError, verify
+
+    try:
+        if _ships_code(args) and not args.in_sandbox:
+            from bench.api import resolve_device
+            from bench.submit import GIB, Limits, run_limited
+
+            limits = Limits(timeout_s=args.timeout, memory_bytes=int(args.memory_gb * GIB))
+            result = run_limited(_verify_argv(args), limits, echo=sys.stdout, device=resolve_device(args.device))
+            if result.timed_out or (result.returncode or 0) < 0:
+                _err(f"verification of {args.name!r} {result.explain(limits)}")
+                return 3
+            return int(result.returncode or 0)
+        report = verify(
+            args.name,
+            track=args.track,
+            n=args.n,
+            results_root=args.results,
+            store=args.store,
+            device=args.device,
+            data_root=args.data_root,
+            entry_dir=args.entry_dir,
+            stages=args.stages or None,
+            quick=args.quick,
+            z=args.z,
+            slack=args.slack,
+        )
+    except (VerificationError, RecordError, ManifestError, CheckpointError) as exc:
+        _err(str(exc))
+        return 2
+    _out(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
+# ------------------------------------------------------------------------------------------ compare
+def _configure_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="entry name")
+    p.add_argument("--against", nargs="+", metavar="NAME", help="entries to compare with (default: the baselines)")
+    p.add_argument("--track", default=None, help="track (needed when the entry has records on several)")
+    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    p.add_argument("--quick", action="store_true", help="compare quick-mode records")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Every score of an entry against others, with paired significance on the same evaluation images."""
+    from bench.api import default_results_root
+    from bench.compare import compare_records, dumps, find_record, format_text, track_records
+    from bench.records import RecordError
+
+    root = Path(args.results) if args.results else default_results_root()
+    if not 0 < args.alpha < 1:
+        _err("--alpha must lie in (0, 1)")
+        return 2
+    try:
+        record = find_record(root, args.name, track=args.track, quick=args.quick)
+        if args.against:
+            others = [find_record(root, o, track=record.track, quick=args.quick) for o in args.against]
+        else:
+            others = [
+                r
+                for r in track_records(root, record.track, quick=args.quick)
+                if r.entry.baseline and r.name != record.name
+            ]
+            if not others:
+                _err(f"no baseline records on {record.track!r} to compare with; pass --against NAME")
+                return 2
+    except RecordError as exc:
+        _err(str(exc))
+        return 2
+    comparisons = [
+        compare_records(record, o, alpha=args.alpha, resamples=args.resamples, seed=args.seed) for o in others
+    ]
+    _out(dumps(comparisons) if args.json else format_text(comparisons))
+    return 0
+
+
+COMMANDS.add("submit", (_configure_submit, _cmd_submit))
+COMMANDS.add("verify", (_configure_verify, _cmd_verify))
+COMMANDS.add("compare", (_configure_compare, _cmd_compare))

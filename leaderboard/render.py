@@ -1,36 +1,187 @@
-"""Render the site from records: jinja2 with autoescape on; every entry-supplied string is escaped."""
+"""Render the static site from the records alone: jinja2 with autoescape forced on, no compute, no network.
+
+Output (deterministic: the same records give the same bytes)::
+
+    index.html                 one sortable table per track (full runs only)
+    quick.html                 quick-mode records, listed apart, never ranked (only when there are any)
+    <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
+    <track>/<entry>.svg        its copy-paste badge
+    <track>/_transfer.html     the track's transfer heatmap
+    <track>/_compare.html      the track's comparison page
+    leaderboard.csv, leaderboard.json
+
+Every page inlines its CSS and JavaScript (it works from ``file://``) and carries a Content-Security-Policy
+that allows only that exact script and stylesheet (by sha256) and ``data:`` images, so even a string that
+slipped past escaping could not run code or load anything.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from bench.atomic import atomic_write_text
-from bench.plugins import SCORES
+from bench.compare import ScoreInfo, score_infos
 from bench.records import Record, load_records
+from bench.types import ScoreSpec
+from leaderboard.view import Site, TrackInfo, build_site, leaderboard_csv, leaderboard_json
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".robex-site.json"
 
 
 def environment() -> Environment:
-    """The jinja2 environment (autoescape forced on for every template)."""
+    """The jinja2 environment: autoescape forced on for every template (``.html`` and ``.svg`` alike)."""
     return Environment(
         loader=PackageLoader("leaderboard", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def render_site(results_root: Path, out: Path) -> Path:
-    """Write ``out/index.html`` from every record under ``results_root``; return its path."""
-    records: list[Record] = load_records(results_root)
-    specs = sorted((s for _, s in SCORES.items() if s.primary), key=lambda s: (s.order, s.name))
-    tracks = sorted({r.track for r in records})
-    tables = []
-    for t in tracks:
-        rows = [r for r in records if r.track == t]
-        cols = [s for s in specs if any(s.name in r.scores for r in rows)]
-        tables.append({"track": t, "columns": cols, "rows": rows})
-    html = environment().get_template("index.html.j2").render(tables=tables)
-    return atomic_write_text(Path(out) / "index.html", html)
+def _static(name: str) -> str:
+    return (resources.files("leaderboard") / "static" / name).read_text(encoding="utf-8")
+
+
+def _hash_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy(css: str, js: str) -> str:
+    """A policy allowing exactly our inline stylesheet and script, ``data:`` images and nothing else."""
+    return (
+        f"default-src 'none'; script-src {_hash_source(js)}; style-src {_hash_source(css)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+
+
+def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:
+    """Title and threat model of the installed tracks among ``names`` (unknown tracks are left out)."""
+    from bench.registry import RegistryError
+    from bench.track import TrackError, load_track
+
+    out = {}
+    for name in names:
+        try:
+            t = load_track(name)
+        except (RegistryError, TrackError, ValueError, OSError):
+            continue
+        out[name] = TrackInfo(t.title, str(t.threat), t.description)
+    return out
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` by writing a temporary file beside it and renaming it: readers see the
+    old or the new file, never half of one. (Unlike :func:`bench.atomic.atomic_write_text` it does not fsync;
+    hundreds of fsyncs dominated rendering time and the site can always be rendered again.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SiteWriter:
+    """Renders a :class:`~leaderboard.view.Site` into a folder and removes pages it wrote before that are
+    no longer part of the site (listed in ``.robex-site.json``)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.env = environment()
+        self.css = _static("site.css")
+        self.js = _static("site.js")
+        self.csp = content_security_policy(self.css, self.js)
+        self.written: list[str] = []
+
+    def write(self, relative: str, text: str) -> None:
+        """Write one file atomically (temporary file + rename; no fsync: the site is regenerable)."""
+        replace_file(self.out / relative, text)
+        self.written.append(relative)
+
+    def page(self, relative: str, template: str, **context: Any) -> None:
+        """Render an HTML page; ``root`` is the relative path back to the site root."""
+        root = "../" * relative.count("/")
+        # Our own static files (package data, not entry-supplied): inlined verbatim.
+        css, js = Markup(self.css), Markup(self.js)  # noqa: S704
+        html = self.env.get_template(template).render(root=root, csp=self.csp, css=css, js=js, **context)
+        self.write(relative, html)
+
+    def site(self, site: Site) -> Path:
+        """Every page, badge and data file of ``site``; returns the index's path."""
+        self.page("index.html", "index.html.j2", site=site)
+        if site.quick:
+            self.page("quick.html", "quick.html.j2", site=site)
+        for track in (*site.tracks, *site.quick):
+            for page in track.pages:
+                svg = self.env.get_template("badge.svg.j2").render(b=page.badge)
+                self.write(page.badge.path, svg)
+                self.page(
+                    page.path,
+                    "entry.html.j2",
+                    track=track,
+                    page=page,
+                    badge_svg=Markup(svg),  # noqa: S704 -- rendered above with autoescape on: safe to inline
+                    badge_source=svg,
+                )
+        for track in site.tracks:
+            self.page(f"{track.slug}/_transfer.html", "transfer.html.j2", track=track)
+            self.page(f"{track.slug}/_compare.html", "compare.html.j2", track=track)
+        self.write("leaderboard.csv", leaderboard_csv(site))
+        self.write("leaderboard.json", json.dumps(leaderboard_json(site), indent=2, sort_keys=True, allow_nan=False))
+        self._remove_stale()
+        return self.out / "index.html"
+
+    def _remove_stale(self) -> None:
+        manifest = self.out / MANIFEST
+        try:
+            before = set(json.loads(manifest.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            before = set()
+        now = set(self.written)
+        for rel in sorted(before - now):
+            path = (self.out / rel).resolve()
+            if self.out.resolve() in path.parents and path.is_file():
+                path.unlink()
+        atomic_write_text(manifest, json.dumps(sorted(now), indent=0))
+
+
+def render_records(
+    records: Iterable[Record],
+    out: str | Path,
+    *,
+    specs: Iterable[ScoreSpec] | None = None,
+    infos: Mapping[str, ScoreInfo] | None = None,
+    tracks: Mapping[str, TrackInfo] | None = None,
+    base_url: str = "",
+) -> Path:
+    """Render ``records`` into ``out``; ``specs``/``infos`` default to the registered scores, ``tracks`` to the
+    installed tracks' metadata. Returns the index page's path."""
+    recs = list(records)
+    meta = dict(infos) if infos is not None else score_infos(specs)
+    tinfo = dict(tracks) if tracks is not None else track_infos({r.track for r in recs})
+    site = build_site(recs, meta, tinfo, base_url=base_url)
+    return SiteWriter(Path(out)).site(site)
+
+
+def render_site(results_root: Path, out: Path, *, base_url: str = "") -> Path:
+    """The ``site`` publisher: render every record under ``results_root`` into ``out``."""
+    return render_records(load_records(results_root), out, base_url=base_url)

@@ -1,0 +1,381 @@
+"""``robex verify NAME``: re-run a cheap subset of an entry's evaluation and check its record's numbers.
+
+Every entry-scope stage behind the record's scores (clean, white-box, ARA, explanations, ...) runs again on
+the first ``n`` images of the track's evaluation subset (default 200; the stage's own ``n`` when smaller),
+on the entry's weights (the store's train cell, or trained/loaded again), in a fresh cell store. Pair stages
+(transfer) need every other entry and are not re-run; they are listed as not verified.
+
+Tolerance of a score with record value p (on N images) and re-run value v (on the first m images):
+
+* With the record's own per-image results (``details[<stage>]`` 0/1 or real lists), the record *already
+  states* the value on those m images, p_m; the check is |v − p_m| ≤ slack, where ``slack`` (default 0.02,
+  absolute for fractions, relative otherwise) only absorbs non-determinism (kernels, batch composition).
+  The record is also checked for consistency: p must equal the mean of its per-image results.
+* Otherwise |v − p| ≤ z·σ·sqrt(|1/m − 1/N|) + slack. The evaluation subset is a seeded random
+  permutation, so the first m and the first N images are nested simple random samples and
+  Var(mean_m − mean_N) = σ²·|1/m − 1/N|. σ is sqrt(p(1 − p)) for fractions, else recovered from the
+  record's 95% interval (σ = (high − low)/(2·1.96)·sqrt(N)); without an interval only the slack applies.
+  z defaults to 3.29 (two-sided 99.9%), so an honest record fails a given check about once in a thousand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.entries import Entry
+    from bench.protocols import StageOutput
+    from bench.records import Record
+    from bench.track import Track
+
+
+class VerificationError(ValueError):
+    """The record cannot be verified (no manifest, no weights, ...)."""
+
+
+@dataclass(frozen=True)
+class ScoreCheck:
+    """One score of the record against its re-run."""
+
+    score: str
+    title: str
+    unit: str
+    recorded: float
+    recorded_n: int
+    expected: float
+    rerun: float | None
+    rerun_n: int | None
+    tolerance: float
+    basis: str
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class VerifyReport:
+    """Every check of one record; ``ok`` when all passed and at least one score was checked."""
+
+    entry: str
+    track: str
+    n: int
+    checks: list[ScoreCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    weights_match: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the record passed."""
+        return not self.errors and bool(self.checks) and all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-native form."""
+        return {
+            "entry": self.entry,
+            "track": self.track,
+            "n": self.n,
+            "ok": self.ok,
+            "weights_match": self.weights_match,
+            "checks": [c.__dict__ for c in self.checks],
+            "notes": self.notes,
+            "errors": self.errors,
+        }
+
+    def summary(self) -> str:
+        """A text table and the verdict."""
+        from bench.compare import format_value
+
+        rows = [["score", "recorded", "expected on re-run images", "re-run", "tolerance", "basis", ""]]
+        for c in self.checks:
+            rows.append(
+                [
+                    c.title,
+                    f"{format_value(c.recorded, c.unit)} (n={c.recorded_n})",
+                    format_value(c.expected, c.unit),
+                    f"{format_value(c.rerun, c.unit)} (n={c.rerun_n})" if c.rerun is not None else "—",
+                    f"±{_tol_text(c.tolerance, c.unit)}",
+                    c.basis + (f"; {c.note}" if c.note else ""),
+                    "ok" if c.ok else "MISMATCH",
+                ]
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [f"verify {self.entry} on {self.track} (first {self.n} evaluation images)"]
+        lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"error: {e}" for e in self.errors]
+        bad = [c.title for c in self.checks if not c.ok]
+        if self.ok:
+            lines.append(f"OK: {len(self.checks)} scores agree with the record within tolerance.")
+        else:
+            what = f"mismatch in {', '.join(bad)}" if bad else "nothing could be checked"
+            lines.append(f"FAILED: {what}." if not self.errors or bad else "FAILED.")
+        return "\n".join(lines)
+
+
+def _tol_text(tol: float, unit: str) -> str:
+    return f"{100 * tol:.1f} pp" if unit == "fraction" else f"{tol:.3g}"
+
+
+# ------------------------------------------------------------------------------------------ tolerance
+def tolerance(
+    unit: str,
+    recorded: float,
+    recorded_n: int,
+    rerun_n: int,
+    ci: tuple[float | None, float | None],
+    *,
+    z: float = 3.29,
+    slack: float = 0.02,
+) -> tuple[float, str]:
+    """The allowed |re-run − record| when the record has no per-image results (see the module docstring).
+
+    >>> t, _ = tolerance("fraction", 0.5, 1000, 200, (None, None), z=2.0, slack=0.0)
+    >>> round(t, 6) == round(2.0 * 0.5 * math.sqrt(1 / 200 - 1 / 1000), 6)
+    True
+    >>> tolerance("fraction", 0.5, 200, 200, (None, None), slack=0.02)[0]
+    0.02
+    """
+    nested = math.sqrt(abs(1 / rerun_n - 1 / recorded_n)) if recorded_n > 0 and rerun_n > 0 else 0.0
+    absolute = slack if unit == "fraction" else slack * abs(recorded) + 1e-9
+    if unit == "fraction":
+        sigma = math.sqrt(max(0.0, recorded * (1 - recorded)))
+        return z * sigma * nested + absolute, f"sampling (z={z:g}, Bernoulli σ) + slack"
+    lo, hi = ci
+    if lo is not None and hi is not None and recorded_n > 0:
+        sigma = (hi - lo) / (2 * 1.959964) * math.sqrt(recorded_n)
+        return z * sigma * nested + absolute, f"sampling (z={z:g}, σ from the record's interval) + slack"
+    return absolute, "no interval in the record: relative slack only"
+
+
+# ------------------------------------------------------------------------------------------ entries and cells
+def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None) -> Entry:
+    """The entry behind a record: ``entry_dir``'s manifest, a baseline manifest, or (for a recipe with a
+    registered defense) a manifest rebuilt from the record itself."""
+    from bench.entries import Entry, load_entries
+    from bench.manifest import load_manifest, parse_manifest
+    from bench.plugins import DEFENSES
+
+    if entry_dir is not None:
+        p = Path(entry_dir)
+        m = load_manifest(p)
+        if m.name != record.entry.name:
+            raise VerificationError(f"{p}: manifest is for {m.name!r}, the record for {record.entry.name!r}")
+        return Entry(m, str(p if p.is_dir() else p.parent))
+    for e in load_entries(track):
+        if e.name == record.entry.name:
+            return e
+    info = record.entry
+    if info.kind == "recipe" and info.defense is not None and info.defense in DEFENSES:
+        m = parse_manifest(
+            {
+                "name": info.name,
+                "title": info.title,
+                "authors": info.authors,
+                "track": record.track,
+                "defense": {"name": info.defense, "hyperparameters": dict(info.hyperparameters)},
+            },
+            where=f"record of {info.name!r}",
+        )
+        return Entry(m, None)
+    raise VerificationError(
+        f"entry {info.name!r} is not a baseline and its record alone cannot rebuild it; pass --entry-dir PATH"
+    )
+
+
+def _hash(obj: Any) -> str:
+    from bench.track import canonical_json
+
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def _closure(stages: Sequence[str]) -> list[str]:
+    from bench.plugins import STAGES
+
+    out: set[str] = set()
+    todo = list(stages)
+    while todo:
+        s = todo.pop()
+        if s in out:
+            continue
+        out.add(s)
+        todo.extend(STAGES.get(s).requires)
+    return sorted(out)
+
+
+def _rerun_outputs(
+    record: Record,
+    entry: Entry,
+    stages: Sequence[str],
+    *,
+    n: int,
+    store: Path,
+    device: str,
+    data_root: str | None,
+    report: VerifyReport,
+) -> dict[str, StageOutput]:
+    """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
+    from bench.plugins import STAGES
+    from bench.protocols import Scope
+    from bench.runner import Cell, RunSpec, execute_cell, plan_cells
+    from bench.store import CellMeta, CellStore
+
+    spec = RunSpec(
+        track=record.track,
+        entries=(entry.to_payload(),),
+        store=str(store),
+        quick=record.quick,
+        device=device,
+        data_root=data_root,
+        stages=tuple(_closure(["train", *stages])),
+    )
+    cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
+    train = cells["train"]
+    if record.provenance.cell_keys.get("train") not in (None, train.key):
+        report.notes.append("the train cell's key differs from the record's (track or recipe changed since)")
+    res = execute_cell(spec, train, {("train", entry.name): train.key})
+    if not res.ok:
+        raise VerificationError(f"could not obtain the entry's weights: {res.error}")
+    trained = CellStore(store).get(train.key)
+    sha = str(trained.details.get("sha256", ""))
+    if record.provenance.checkpoint_sha256:
+        report.weights_match = sha == record.provenance.checkpoint_sha256
+        if not report.weights_match:
+            report.notes.append(
+                f"weights sha256 {sha[:12]}… differs from the record's {record.provenance.checkpoint_sha256[:12]}… "
+                "(training is not bit-reproducible across machines); scores are checked on these weights"
+            )
+    with tempfile.TemporaryDirectory(prefix="robex-verify-") as tmp:
+        fresh = CellStore(tmp)
+        fresh.put(train.key, trained, CellMeta("train", entry.name, None, 0.0, device))
+        vspec = RunSpec(**{**spec.__dict__, "store": tmp})
+        keys: dict[tuple[str, str], str] = {("train", entry.name): train.key}
+        outputs: dict[str, StageOutput] = {}
+        ordered = sorted((cells[s] for s in spec.stages or () if s != "train"), key=lambda c: (c.level, c.stage))
+        for cell in ordered:
+            if STAGES.get(cell.stage).scope is not Scope.ENTRY:
+                continue
+            settings = dict(cell.settings)
+            if "n" in settings:
+                settings["n"] = min(int(settings["n"]), n)
+            deps = tuple(keys[(d, entry.name)] for d in STAGES.get(cell.stage).requires)
+            key = _hash({"verify": cell.key, "settings": settings, "deps": deps})
+            keys[(cell.stage, entry.name)] = key
+            vcell = Cell(cell.stage, cell.entry, None, key, deps, settings, cell.level)
+            result = execute_cell(vspec, vcell, keys)
+            if not result.ok:
+                report.errors.append(f"stage {cell.stage} failed on re-run: {result.error}")
+                continue
+            outputs[cell.stage] = fresh.get(key, with_tensors=False)
+    return outputs
+
+
+def _finalized(entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport) -> dict[str, StageOutput]:
+    """Scores the finalizers derive from the re-run outputs (those needing absent stages are skipped)."""
+    from bench.plugins import FINALIZERS
+    from bench.runner import RecordDraft
+
+    draft = RecordDraft(entry=entry, outputs=dict(outputs))
+    extra: dict[str, StageOutput] = {}
+    for name in FINALIZERS.names():
+        try:
+            extra[f"finalize:{name}"] = FINALIZERS.get(name)(draft)
+        except Exception as exc:  # a finalizer needing transfer results cannot run on a partial draft
+            report.notes.append(f"finalizer {name} not re-run: {type(exc).__name__}: {exc}")
+    return extra
+
+
+# ------------------------------------------------------------------------------------------ verify
+def check_score(
+    record: Record, name: str, rerun_value: float, rerun_n: int, *, unit: str, title: str, z: float, slack: float
+) -> ScoreCheck:
+    """Check one re-run score against the record (see the module docstring)."""
+    from bench.compare import per_image
+
+    s = record.scores[name]
+    vector = per_image(record, name)
+    if vector is not None and len(vector) >= rerun_n:
+        expected = float(vector[:rerun_n].mean())
+        tol = slack if unit == "fraction" else slack * abs(expected) + 1e-9
+        consistent = abs(float(vector.mean()) - s.value) <= 1e-9 * max(1.0, abs(s.value))
+        ok = consistent and abs(rerun_value - expected) <= tol
+        note = "" if consistent else f"the record's value differs from its per-image results' mean {vector.mean():.6g}"
+        return ScoreCheck(
+            name, title, unit, s.value, s.n, expected, rerun_value, rerun_n, tol, "record's per-image results", ok, note
+        )
+    tol, basis = tolerance(unit, s.value, s.n, rerun_n, (s.ci_low, s.ci_high), z=z, slack=slack)
+    ok = abs(rerun_value - s.value) <= tol
+    return ScoreCheck(name, title, unit, s.value, s.n, s.value, rerun_value, rerun_n, tol, basis, ok)
+
+
+def verify(
+    name: str,
+    *,
+    track: str | None = None,
+    n: int = 200,
+    results_root: str | Path | None = None,
+    store: str | Path | None = None,
+    device: str = "auto",
+    data_root: str | None = None,
+    entry_dir: str | Path | None = None,
+    stages: Sequence[str] | None = None,
+    quick: bool = False,
+    z: float = 3.29,
+    slack: float = 0.02,
+) -> VerifyReport:
+    """Re-run the cheap subset and check every score it reproduces; see the module docstring."""
+    from bench.api import default_results_root, resolve_device
+    from bench.compare import find_record, info_for, score_infos
+    from bench.plugins import STAGES
+    from bench.protocols import Scope
+    from bench.store import default_store
+    from bench.track import load_track
+
+    if n < 1:
+        raise ValueError("--n must be positive")
+    record = find_record(results_root or default_results_root(), name, track=track, quick=quick)
+    t = load_track(record.track)
+    entry = resolve_entry(record, t, entry_dir)
+    report = VerifyReport(entry=record.entry.name, track=record.track, n=n)
+    ran = [s for s in record.provenance.cell_keys if s != "train" and s in STAGES]
+    chosen = [s for s in ran if STAGES.get(s).scope is Scope.ENTRY]
+    if stages:
+        unknown = sorted(set(stages) - set(chosen))
+        if unknown:
+            raise VerificationError(f"--stages {unknown}: not entry stages of this record ({chosen})")
+        chosen = [s for s in chosen if s in stages]
+    skipped = sorted(set(record.details) - set(chosen) - {"train"} - {s for s in record.details if ":" in s})
+    if skipped:
+        report.notes.append(f"not re-run: {', '.join(skipped)} (pair stages need every other entry, or not chosen)")
+    outputs = _rerun_outputs(
+        record,
+        entry,
+        chosen,
+        n=n,
+        store=Path(store) if store else default_store(),
+        device=resolve_device(device),
+        data_root=data_root,
+        report=report,
+    )
+    outputs.update(_finalized(entry, outputs, report))
+    infos = score_infos()
+    seen: set[str] = set()
+    for out in outputs.values():
+        for s in out.scores:
+            if s.name in seen or s.name not in record.scores or not math.isfinite(s.value):
+                continue
+            seen.add(s.name)
+            info = info_for(s.name, infos)
+            report.checks.append(
+                check_score(record, s.name, s.value, s.n, unit=info.unit, title=info.title, z=z, slack=slack)
+            )
+    report.checks.sort(key=lambda c: (info_for(c.score, infos).order, c.score))
+    unchecked = sorted(set(record.scores) - seen)
+    if unchecked:
+        report.notes.append(f"scores not re-computed: {', '.join(unchecked)}")
+    return report
