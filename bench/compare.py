@@ -244,6 +244,15 @@ class ScoreComparison:
     result: PairedResult | None
     note: str = ""
 
+    @property
+    def difference(self) -> float | None:
+        """``entry − other``: the paired test's difference when there is one, else of the two values."""
+        if self.result is not None:
+            return self.result.difference
+        if self.value is None or self.other_value is None:
+            return None
+        return self.value - self.other_value
+
     def significant(self, alpha: float) -> bool:
         """Whether the difference is significant at ``alpha``."""
         return self.result is not None and self.result.significant(alpha)
@@ -400,7 +409,7 @@ def format_text(comparisons: Sequence[Comparison]) -> str:
                     r.score.title,
                     format_value(r.value, unit),
                     format_value(r.other_value, unit),
-                    format_difference(res.difference if res else None, unit),
+                    format_difference(r.difference, unit),
                     ci,
                     format_p(res.p_value if res else None),
                     mark,
@@ -430,7 +439,7 @@ def to_json(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                     "higher_is_better": r.score.higher_is_better,
                     "value": _finite(r.value),
                     "other_value": _finite(r.other_value),
-                    "difference": _finite(res.difference) if res else None,
+                    "difference": _finite(r.difference),
                     "ci_low": _finite(res.ci_low) if res else None,
                     "ci_high": _finite(res.ci_high) if res else None,
                     "p_value": _finite(res.p_value) if res else None,

@@ -939,7 +939,11 @@ def compare_page(
                 c = comp.get(col.info.name)
                 res = c.result if c else None
                 if c is None or res is None:
-                    cells.append(DiffCell("—", "", False, "", c.note if c else ""))
+                    diff = c.difference if c else None
+                    text = "—" if diff is None else format_difference_text(diff, col.info.unit)
+                    cells.append(
+                        DiffCell(text, "not tested" if diff is not None else "", False, "", c.note if c else "")
+                    )
                     continue
                 better = c.better(alpha) or ""
                 tip = f"{res.method}" + (f", n = {res.n}" if res.n else "") + (f"; {c.note}" if c.note else "")
