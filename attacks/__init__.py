@@ -4,6 +4,7 @@ Helpers that are not registry plug-ins: :mod:`attacks.radii` (per-sample minimal
 :mod:`attacks.eot` (expectation over transformation), :mod:`attacks.transfer` (8-bit transfer crafting).
 """
 
+from attacks import autoattack as autoattack
 from attacks import fgsm as fgsm
 from attacks import mifgsm as mifgsm
 from attacks import pgd as pgd
