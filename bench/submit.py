@@ -186,7 +186,7 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
     """
     from bench.checkpoint import CheckpointError
     from bench.entries import Entry, load_entries
-    from bench.manifest import load_manifest
+    from bench.manifest import ManifestError, load_manifest
     from bench.plugins import DEFENSES, SCORES
     from bench.records import record_path
     from bench.registry import RegistryError
@@ -227,12 +227,19 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
             raise _field_error(
                 where, "defense.name", f"{ref.name!r} is a built-in defense; a shipped module must register a new name"
             )
-        module = entry.file(ref.module)
+        try:
+            module = entry.file(ref.module)
+        except ManifestError as exc:
+            raise _field_error(where, "defense.module", str(exc)) from None
         if module.suffix != ".py" or not module.is_file():
             raise _field_error(where, "defense.module", f"{ref.module!r} must be a .py file inside the entry folder")
     ck = manifest.checkpoint
     if ck is not None:
-        if not entry.file(ck.file).is_file():
+        try:
+            checkpoint_file = entry.file(ck.file)
+        except ManifestError as exc:
+            raise _field_error(where, "checkpoint.file", str(exc)) from None
+        if not checkpoint_file.is_file():
             raise _field_error(where, "checkpoint.file", f"no such file {ck.file!r} in the entry folder")
         try:
             entry.build_checkpoint_model(track)

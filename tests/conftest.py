@@ -70,3 +70,23 @@ def untrained_model(track: Track) -> nn.Module:
     """A randomly initialised reference architecture (seeded)."""
     with seeded(0):
         return build_architecture(track.architecture, track).eval()
+
+
+@pytest.fixture(scope="session")
+def quick_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cell store holding the ``standard`` baseline's quick-mode train/clean/pgd cells on mnist5k (runs that
+    use it for those cells recompute nothing; tests may add cells of their own entries)."""
+    from bench.api import run_track
+
+    store = tmp_path_factory.mktemp("quick-store")
+    run_track(
+        "mnist5k",
+        entries=["standard"],
+        store=store,
+        results_root=tmp_path_factory.mktemp("quick-results"),
+        quick=True,
+        device="cpu",
+        stages=["clean", "pgd"],
+        executor_options={"show_progress": False},
+    )
+    return store

@@ -1,0 +1,131 @@
+"""The rendered site in headless Chromium, opened from ``file://`` with no network: sorting by clicking a
+header, following an entry link, inline SVG curves, no console errors, hostile strings inert; a screenshot
+of each page is saved under the test's tmp folder.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); skips with a reason when
+either binary is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leaderboard.render import render_records
+from leaderboard.synthetic import HOSTILE_TITLE, SYNTHETIC_SPECS, synthetic_record, synthetic_records
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    records = synthetic_records(10, n=60)
+    names = [r.name for r in records] + ["hostile"]
+    records.append(synthetic_record("hostile", 99, names=names, n=60, title=HOSTILE_TITLE))
+    out = tmp_path_factory.mktemp("site")
+    render_records(records, out, specs=SYNTHETIC_SPECS, tracks={})
+    return out
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1800",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+def _column(d: Any, table_id: str, score: str) -> list[float]:
+    from selenium.webdriver.common.by import By
+
+    index = int(d.find_element(By.CSS_SELECTOR, f'#{table_id} th[data-score="{score}"]').get_attribute("cellIndex"))
+    rows = d.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody.ranked tr")
+    return [float(r.find_elements(By.TAG_NAME, "td")[index].get_attribute("data-value")) for r in rows]
+
+
+def _order(d: Any, body: str = "ranked") -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [r.get_attribute("data-entry") for r in d.find_elements(By.CSS_SELECTOR, f"#table-toy tbody.{body} tr")]
+
+
+def _console_errors(d: Any) -> list[dict[str, Any]]:
+    return [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def test_sort_follow_link_curves_no_console_errors(driver: Any, site: Path, tmp_path: Path) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    d = driver
+    errors: list[dict[str, Any]] = []
+    d.get((site / "index.html").as_uri())
+    errors += _console_errors(d)
+    assert d.title == "robex leaderboard"
+    aa = _column(d, "table-toy", "autoattack_accuracy")
+    assert aa == sorted(aa, reverse=True)  # the default sort, rendered server-side
+    before = _order(d)
+    assert _order(d, "unranked") == ["entry_009"]  # the fail-flagged record, never ranked
+
+    header = d.find_element(By.CSS_SELECTOR, '#table-toy th[data-score="clean_accuracy"]')
+    header.click()
+    clean = _column(d, "table-toy", "clean_accuracy")
+    assert clean == sorted(clean, reverse=True) and _order(d) != before
+    assert header.get_attribute("aria-sort") == "descending"
+    header.click()
+    assert _column(d, "table-toy", "clean_accuracy") == sorted(clean)
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert _order(d, "unranked") == ["entry_009"]  # sorting never mixes flagged rows into the ranking
+    d.save_screenshot(str(tmp_path / "index.png"))
+
+    link = d.find_element(By.CSS_SELECTOR, "#table-toy tbody.ranked tr td:nth-child(2) a")
+    title = link.text
+    link.click()
+    errors += _console_errors(d)
+    assert d.current_url.endswith(".html") and d.find_element(By.TAG_NAME, "h1").text == title
+    plots = d.find_elements(By.CSS_SELECTOR, "svg.plot")
+    assert len(plots) == 2 and all(p.find_elements(By.TAG_NAME, "polyline") for p in plots)
+    assert all(p.size["width"] > 100 and p.size["height"] > 100 for p in plots)  # laid out, not collapsed
+    assert d.find_elements(By.CSS_SELECTOR, ".badge-preview svg")
+    assert len(d.find_elements(By.CSS_SELECTOR, ".gallery img")) == 4
+    d.save_screenshot(str(tmp_path / "entry.png"))
+
+    for page in ("toy/hostile.html", "toy/_compare.html", "toy/_transfer.html", "toy/entry_009.html"):
+        d.get((site / page).as_uri())
+        errors += _console_errors(d)
+        with pytest.raises(NoAlertPresentException):
+            _ = d.switch_to.alert.text
+        d.save_screenshot(str(tmp_path / (Path(page).stem + ".png")))
+    d.get((site / "toy" / "hostile.html").as_uri())
+    errors += _console_errors(d)
+    assert d.find_element(By.TAG_NAME, "h1").text == HOSTILE_TITLE  # shown as text, not run
+    assert errors == []
+    assert (tmp_path / "index.png").stat().st_size > 10_000
