@@ -58,6 +58,8 @@ class FitContext:
         seed: Seed of batch order and of every random draw in the objective.
         device: Where to train.
         on_step: Called after each optimiser step with (step, total_steps) for progress bars.
+        runs: One entry per :meth:`run` call (``epochs``, ``steps``, ``lr``), appended as it starts, so the
+            record says what was trained (a defense may train fewer epochs than the budget, or run twice).
     """
 
     track: Track
@@ -67,6 +69,7 @@ class FitContext:
     seed: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     on_step: Callable[[int, int], None] | None = None
+    runs: list[dict[str, float]] = field(default_factory=list)
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """bfloat16 autocast for training on CUDA when the budget asks for it (evaluation stays float32)."""
@@ -106,6 +109,7 @@ class FitContext:
         model.to(self.device)
         total = self.total_steps(epochs)
         base_lr = self.budget.lr if lr is None else lr
+        self.runs.append({"epochs": self.budget.epochs if epochs is None else epochs, "steps": total, "lr": base_lr})
         params = [p for p in model.parameters() if p.requires_grad]
         opt = OPTIMIZERS.create(self.budget.optimizer, params, lr=base_lr, weight_decay=self.budget.weight_decay)
         schedule = LR_SCHEDULES.get(self.budget.lr_schedule)

@@ -60,6 +60,7 @@ class TrainStage(Stage):
                 "trained": True,
                 "steps": fit.total_steps(),
                 "epochs": fit.budget.epochs,
+                "runs": list(fit.runs),
             }
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
         return StageOutput(details=details, tensors=tensors)
