@@ -4,3 +4,6 @@ registers its stage, its scores and any finalizers."""
 from bench.stages import clean as clean
 from bench.stages import pgd as pgd
 from bench.stages import train as train
+from bench.stages import autoattack as autoattack
+from bench.stages import robust_accuracy as robust_accuracy
+from bench.stages import sanity as sanity

@@ -1,0 +1,69 @@
+"""The ``autoattack`` stage: white-box robust accuracy under AutoAttack at the track's ε (the ranking number).
+
+AutoAttack (Croce & Hein, ICML 2020) ``standard`` version through ``pyautoattack`` (the ``autoattack``
+attack plug-in): APGD-CE, APGD-T, FAB-T and Square run in sequence on the points still robust, so the
+result is the per-sample worst case over the ensemble. The record keeps the per-image outcome
+(``details["autoattack"]["robust"]``, same image order as the clean stage), the per-attack breakdown
+(robust accuracy after each attack) and AutoAttack's captured sanity-check warnings, which the
+``autoattack_checks`` finalizer turns into flags. A declared-randomised entry is run with ``rand_version``
+(AutoAttack's ``rand``: APGD with EOT).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.plugins import ATTACKS, STAGES, register_score
+from bench.protocols import Stage, StageOutput
+from bench.scores.accuracy import accuracy_score
+from bench.track import Track
+from bench.types import Category, ScoreSpec, Unit
+
+AA_ACC = register_score(
+    ScoreSpec(
+        name="autoattack_accuracy",
+        title="AutoAttack acc.",
+        higher_is_better=True,
+        unit=Unit.FRACTION,
+        category=Category.ROBUSTNESS,
+        order=20,
+        description="Accuracy under AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square; Croce & Hein 2020) at "
+        "the track's ε, per-sample worst case over the ensemble, with a Wilson 95% interval.",
+    )
+)
+
+
+@STAGES.register("autoattack")
+class AutoAttackStage(Stage):
+    """AutoAttack on the first ``n`` evaluation images."""
+
+    order = 30
+
+    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
+        """``[stages.autoattack]`` with defaults filled in (they are part of the cell key)."""
+        defaults: dict[str, Any] = {"n": 200, "version": "standard", "rand_version": "rand", "batch_size": 500}
+        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+
+    def run(self, ctx: Any) -> StageOutput:
+        """Robust accuracy, per-image outcome, per-attack breakdown and warnings."""
+        s = ctx.settings
+        model = ctx.model()
+        x, y = ctx.eval_batch()
+        randomized = ctx.randomized()
+        version = str(s["rand_version"] if randomized else s["version"])
+        kwargs: dict[str, Any] = {"version": version, "seed": ctx.track.seed, "batch_size": int(s["batch_size"])}
+        if version == "custom":
+            kwargs["attacks"] = list(s["attacks"])
+        attack = ATTACKS.create("autoattack", ctx.track.threat, **kwargs)
+        out = attack.perturb(model, x, y, generator=ctx.generator())
+        robust = (~out.success).cpu()
+        ctx.progress(len(y), len(y))
+        details = {
+            **dict(out.details),
+            "robust_count": int(robust.sum()),
+            "robust": robust.int().tolist(),
+            "randomized": randomized,
+            "eps": ctx.track.threat.eps,
+            "norm": ctx.track.threat.norm.value,
+        }
+        return StageOutput(scores=(accuracy_score(AA_ACC.name, robust),), details=details)
