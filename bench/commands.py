@@ -47,7 +47,7 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    """Validate an entry, evaluate it in a sandboxed process, write its record and print its rank."""
+    """validate an entry, evaluate it in a sandboxed process, write its record, print its rank"""
     from bench.checkpoint import CheckpointError
     from bench.manifest import ManifestError
     from bench.submit import GIB, EvaluationFailedError, Limits, SubmissionError, submit
@@ -126,7 +126,7 @@ def _ships_code(args: argparse.Namespace) -> bool:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    """Re-run a cheap subset of an entry's evaluation and check its record (exit 1 on a mismatch)."""
+    """re-run a cheap subset of an entry's evaluation and check its record (exit 1 on a mismatch)"""
     from bench.checkpoint import CheckpointError
     from bench.manifest import ManifestError
     from bench.records import RecordError
@@ -178,7 +178,7 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    """Every score of an entry against others, with paired significance on the same evaluation images."""
+    """every score of an entry against others, with paired significance on the same images"""
     from bench.api import default_results_root
     from bench.compare import compare_records, dumps, find_record, format_text, track_records
     from bench.records import RecordError

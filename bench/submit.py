@@ -401,13 +401,18 @@ def submit(
     log["status"] = "installed"
     log["record"] = str(installed)
     where = _write_log(store_root, track.name, entry.name, log)
-    site_index = publish(root, site) if publish_site else None
+    notes = ["(quick mode: ranked among quick-mode records only; they never enter the leaderboard)"] if quick else []
+    site_index = None
+    if publish_site:
+        try:
+            site_index = publish(root, site)
+        except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
+            notes.append(f"the record is installed but the site could not be rendered: {exc}")
     records = track_records(root, track.name, quick=quick)
     score = sort_score(records, DEFAULT_SORT)
     higher = SCORES.get(score).higher_is_better if score and score in SCORES else True
     placed = ranking(records, score, higher, include_quick=quick)
     mine = next(p for p in placed if p.record.name == entry.name)
-    notes = ["(quick mode: ranked among quick-mode records only; they never enter the leaderboard)"] if quick else []
     return SubmitReport(
         entry=entry.name,
         track=track.name,
