@@ -139,7 +139,7 @@ def test_compare_detects_a_robustness_gap_and_says_who_is_better() -> None:
 
 def test_compare_pairs_on_the_shared_prefix_and_refuses_other_tracks() -> None:
     long = synthetic_record("long", 0, n=100)
-    short = synthetic_record("short", 0, n=60)  # same seed: same first 60 draws? not required
+    short = synthetic_record("short", 0, n=60)
     row = next(r for r in compare_records(long, short, infos=INFOS).rows if r.score.name == "clean_accuracy")
     assert row.result is not None and row.result.n == 60 and "first 60" in row.note
     other = short.model_copy(update={"track": "elsewhere"})
