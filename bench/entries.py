@@ -107,8 +107,8 @@ def load_entries(track: Track, names: list[str] | None = None, extra: list[Path]
         m = load_manifest(path)
         if m.track != track.name:
             raise ManifestError(f"{path}: field 'track' is {m.track!r}, not the run's track {track.name!r}")
-        if m.name in entries and not entries[m.name].manifest.baseline:
-            raise ManifestError(f"{path}: entry name {m.name!r} is already taken")
+        if m.name in entries:
+            raise ManifestError(f"{path}: entry name {m.name!r} is already taken by {entries[m.name].folder}")
         entries[m.name] = Entry(m, str(Path(path) if Path(path).is_dir() else Path(path).parent))
     if names:
         unknown = sorted(set(names) - set(entries))
