@@ -6,6 +6,7 @@ import platform
 import sys
 from collections.abc import Mapping
 from importlib import metadata
+from typing import Literal
 
 from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
@@ -126,7 +127,7 @@ def build_record(spec: RunSpec, track: object, d: RecordDraft, versions: dict[st
     train_details = dict(train.details) if train else {}
     defense = d.entry.defense(track)
     card = defense.card.__dict__ if defense is not None else {}
-    status = "ok" if not d.errors else ("failed" if "train" in d.errors or not scores else "partial")
+    status: Literal["ok", "partial", "failed"] = "ok" if not d.errors else ("failed" if "train" in d.errors or not scores else "partial")
     return Record(
         track=track.name,
         entry=entry_info(d, str(train_details.get("architecture", d.entry.architecture(track))), card),

@@ -31,6 +31,9 @@ NORMALISATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel, inside the model so attacks work in [0, 1] pixel space."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
