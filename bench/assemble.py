@@ -127,7 +127,8 @@ def build_record(spec: RunSpec, track: object, d: RecordDraft, versions: dict[st
     train_details = dict(train.details) if train else {}
     defense = d.entry.defense(track)
     card = defense.card.__dict__ if defense is not None else {}
-    status: Literal["ok", "partial", "failed"] = "ok" if not d.errors else ("failed" if "train" in d.errors or not scores else "partial")
+    failed = "train" in d.errors or not scores
+    status: Literal["ok", "partial", "failed"] = "ok" if not d.errors else ("failed" if failed else "partial")
     return Record(
         track=track.name,
         entry=entry_info(d, str(train_details.get("architecture", d.entry.architecture(track))), card),
