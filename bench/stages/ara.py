@@ -68,7 +68,16 @@ class ARAStage(Stage):
 
     def settings(self, track: Track, quick: bool) -> dict[str, Any]:
         """``[stages.ara]`` with defaults filled in."""
-        defaults: dict[str, Any] = {"n": 200, "steps": 150, "use_fab": True, "radius_cap": 1.0, "eot_draws": 8}
+        defaults: dict[str, Any] = {
+            "n": 200,
+            "steps": 100,
+            "btr_steps": 150,
+            "use_fab": True,
+            "fab_steps": 50,
+            "fab_targets": 2,
+            "radius_cap": 1.0,
+            "eot_draws": 8,
+        }
         return {**defaults, **track.stage_settings(self.name, quick=quick)}
 
     def run(self, ctx: Any) -> StageOutput:
@@ -91,8 +100,10 @@ class ARAStage(Stage):
                 y,
                 criterion=criterion,
                 generator=ctx.generator(criterion),
-                steps=int(s["steps"]),
+                steps=int(s["steps"] if criterion == "misclassify" else s["btr_steps"]),
                 use_fab=bool(s["use_fab"]) and criterion == "misclassify",
+                fab_steps=int(s["fab_steps"]),
+                fab_targets=int(s["fab_targets"]),
             )
             radius = result.radius.detach().cpu().double()
             found = torch.isfinite(radius) & result.verified.cpu().bool()
@@ -118,6 +129,8 @@ class ARAStage(Stage):
                 "ylabel": "accuracy" if criterion == "misclassify" else "better-than-random rate",
             }
             radii_out[key] = [float(r) for r in radius.tolist()]
+            winners = [w for w in result.details.get("winner", []) if w is not None]
+            wins = {name: winners.count(name) for name in sorted(set(winners))}
             table.append(
                 {
                     "criterion": key,
@@ -126,9 +139,14 @@ class ARAStage(Stage):
                     "mean_radius": float(radius.mean()),
                     "median_radius": float(radius.median()),
                     "A(0)": float((radius > 0).double().mean()),
+                    "radius_from": ", ".join(f"{k}: {v}" for k, v in wins.items()),
                     "not_found": int((~found).sum()),
+                    "late": int(sum(bool(v) for v in result.details.get("late", []))),
                     "n": len(radius),
-                    "steps": int(s["steps"]),
+                    "l2min_steps": int(result.details.get("steps", 0)),
+                    "fab_steps": int(result.details.get("fab_steps", 0)),
+                    "fab_targets": int(result.details.get("fab_targets", 0)),
+                    "gradient_evaluations_per_image": int(result.details.get("gradient_evaluations", 0)),
                 }
             )
             ctx.progress(i + 1, len(CRITERIA))
