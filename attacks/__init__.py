@@ -5,7 +5,9 @@ Helpers that are not registry plug-ins: :mod:`attacks.radii` (per-sample minimal
 """
 
 from attacks import autoattack as autoattack
+from attacks import fab as fab
 from attacks import fgsm as fgsm
+from attacks import l2min as l2min
 from attacks import mifgsm as mifgsm
 from attacks import pgd as pgd
 from attacks import tgsm as tgsm
