@@ -8,3 +8,4 @@ from bench.stages import autoattack as autoattack
 from bench.stages import robust_accuracy as robust_accuracy
 from bench.stages import sanity as sanity
 from bench.stages import ara as ara
+from bench.stages import transfer as transfer

@@ -153,7 +153,7 @@ class TransferStage(Stage):
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of ``ctx.entry`` on the sets crafted on ``ctx.source``."""
-        from attacks.transfer import dequantize
+        from attacks.transfer import transfer_correct
 
         crafted = ctx.dependency("craft")
         n = int(crafted.details["n"])
@@ -163,10 +163,10 @@ class TransferStage(Stage):
         accuracy: dict[str, float] = {}
         robust: dict[str, list[int]] = {}
         for label in crafted.details["labels"]:
-            x_adv = dequantize(crafted.tensors[label]).to(ctx.device)
-            if x_adv.shape != x.shape:
-                raise ValueError(f"crafted set {label!r} has shape {tuple(x_adv.shape)}, expected {tuple(x.shape)}")
-            correct = (predict(model, x_adv) == y).cpu()
+            images = crafted.tensors[label]
+            if tuple(images.shape) != tuple(x.shape):
+                raise ValueError(f"crafted set {label!r} has shape {tuple(images.shape)}, expected {tuple(x.shape)}")
+            correct = transfer_correct(model, images, y, device=ctx.device)
             accuracy[label] = float(correct.float().mean())
             robust[label] = correct.int().tolist()
         return StageOutput(
