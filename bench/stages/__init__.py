@@ -7,5 +7,7 @@ from bench.stages import train as train
 from bench.stages import autoattack as autoattack
 from bench.stages import robust_accuracy as robust_accuracy
 from bench.stages import sanity as sanity
+from bench.stages import explain as explain
 from bench.stages import ara as ara
+from bench.stages import manipulate as manipulate
 from bench.stages import transfer as transfer

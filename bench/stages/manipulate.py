@@ -1,0 +1,608 @@
+"""The ``manipulate`` stage: Heo, Joo, Moon (NeurIPS 2019) adversarial model manipulation as an attack on
+the entry (papers.md §5).
+
+A copy of the entry's model (``ctx.model()`` returns a fresh module) is fine-tuned for a fixed budget
+(``steps`` Adam steps of ``batch_size`` training images, model kept in eval mode as in Heo's code) on
+
+    L(w) = CE(f_w(x), y) + λ · L_F(h_w),
+
+where h is Grad-CAM at the model's ``cam_layer`` (ReLU'd, divided by its max) or input-level saliency
+(|∂f_y/∂x| summed over channels — divided by its max; Heo's code divides by its sum, which makes the
+location score at least the border's share of the pixels and so never successful), computed for the true
+label with ``create_graph=True``. Passive losses: location, top-k, center-mass; active: swap the maps of two
+classes on composite images holding both (left/right halves), with CE on ordinary training batches.
+
+Evaluation on the first ``n`` held-out evaluation images (composites built from evaluation images for the
+active run): the fooling success rate FSR = fraction of images whose score lies in the success interval
+(location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1] — papers.md marks all three **unverified**; active:
+our criterion, the swapped maps correlate better with the other class's original map), the accuracy it cost,
+the FSR of the original model and of a **control** fine-tuned identically with λ = 0, and whether the fooling
+transfers to the other explainers (Spearman correlation of their maps with the original model's maps,
+compared with the control's). Budget: a few hundred small steps per run, far below the paper's 3×10⁴.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bench.explainers.base import ranking, relevance
+from bench.explainers.functional import gradcam_low_and_logits, input_gradient_and_logits, upsample
+from bench.explainers.images import input_row, map_row
+from bench.plugins import EXPLAINERS, STAGES, register_score
+from bench.protocols import Explainer, Stage, StageOutput
+from bench.registry import Registry
+from bench.scores import fidelity
+from bench.scores import manipulation as hm
+from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss
+from bench.types import Category, ScoreSpec, ScoreValue, Unit
+
+log = logging.getLogger(__name__)
+
+MapFn = Callable[[nn.Module, Tensor, Tensor, bool], tuple[Tensor, Tensor]]  # -> (maps (N, L, L), logits)
+
+
+# ------------------------------------------------------------------------------------------ interpreters
+@dataclass(frozen=True)
+class Interpreter:
+    """An interpretation Heo et al. fool: a differentiable map and the registered explainer it corresponds to."""
+
+    name: str
+    title: str
+    explainer: str
+    maps: MapFn
+
+    def display(self, maps: Tensor, like: Tensor) -> Tensor:
+        """Maps at the input's resolution ``(N, H, W)`` for galleries."""
+        return upsample(maps.unsqueeze(1), like[:, :1]).squeeze(1) if maps.shape[-1] != like.shape[-1] else maps
+
+
+def _gradcam_maps(model: nn.Module, x: Tensor, y: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+    h, logits = gradcam_low_and_logits(model, x, y, create_graph=create_graph)
+    return h.squeeze(1), logits
+
+
+def _saliency_maps(model: nn.Module, x: Tensor, y: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+    g, logits = input_gradient_and_logits(model, x, y, create_graph=create_graph)
+    return g.abs().sum(1), logits
+
+
+INTERPRETERS: Registry[Interpreter] = Registry("manipulation interpreter")
+HEADLINE = "gradcam:location"  # the run behind manipulation_fsr / manipulation_accuracy_drop
+INTERPRETERS.add("gradcam", Interpreter("gradcam", "Grad-CAM", "gradcam", _gradcam_maps))
+INTERPRETERS.add("saliency", Interpreter("saliency", "saliency", "saliency", _saliency_maps))
+
+
+# ------------------------------------------------------------------------------------------ scores
+MANIPULATION_FSR = register_score(
+    ScoreSpec(
+        name="manipulation_fsr",
+        title="Grad-CAM fooling rate",
+        higher_is_better=False,
+        unit=Unit.FRACTION,
+        category=Category.MANIPULABILITY,
+        order=80,
+        description=(
+            "Heo et al. (2019) passive location fooling of Grad-CAM: fraction of held-out images whose fooled map "
+            "has location score mean((ĥ − frame)²) in [0, 0.2] (threshold unverified, papers.md §5.2) after a fixed "
+            "fine-tuning budget of CE + λ·L_location; lower is harder to manipulate."
+        ),
+    )
+)
+MANIPULATION_DROP = register_score(
+    ScoreSpec(
+        name="manipulation_accuracy_drop",
+        title="Fooling acc. cost",
+        higher_is_better=True,
+        unit=Unit.FRACTION,
+        category=Category.MANIPULABILITY,
+        order=81,
+        description=(
+            "Clean accuracy lost by the Grad-CAM location fooling of manipulation_fsr (before − after, on the "
+            "held-out images); a larger cost means the explanation cannot be manipulated for free."
+        ),
+    )
+)
+RUN_SCORES: dict[tuple[str, FoolingLoss], ScoreSpec] = {
+    (interp, loss): register_score(
+        ScoreSpec(
+            name=f"manipulation_fsr_{interp}_{loss.value}",
+            title=f"FSR {INTERPRETERS.get(interp).title} {loss.value}",
+            higher_is_better=False,
+            unit=Unit.FRACTION,
+            category=Category.MANIPULABILITY,
+            order=82 + i,
+            primary=False,
+            description=(
+                f"Heo et al. (2019) {loss.value} fooling of {INTERPRETERS.get(interp).title}: fooling success rate on "
+                f"held-out images, success interval [{FSR_INTERVALS[loss].low:g}, {FSR_INTERVALS[loss].high:g}] "
+                + (
+                    "(our criterion: swapped maps correlate better with the other class's original)."
+                    if loss is FoolingLoss.ACTIVE
+                    else "(papers.md §5.2, unverified)."
+                )
+            ),
+        )
+    )
+    for i, (interp, loss) in enumerate((i, lo) for i in ("gradcam", "saliency") for lo in FoolingLoss)
+}
+
+
+# ------------------------------------------------------------------------------------------ objectives
+@dataclass(frozen=True)
+class Heldout:
+    """Held-out evaluation data: eval images with labels, and composites for the active objective."""
+
+    x: Tensor
+    y: Tensor
+    composites: Tensor | None
+
+
+def composites(left: Tensor, right: Tensor) -> Tensor:
+    """Synthetic images holding two digits: each input downsampled 2× (average pool), ``left`` in the left
+    half and ``right`` in the right half of a black canvas, vertically centred.
+
+    >>> composites(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4))[0, 0].tolist()
+    [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    h, w = left.shape[-2:]
+    if h % 4 or w % 2:
+        raise ValueError(f"composites need H divisible by 4 and W by 2, got {h}×{w}")
+    out = torch.zeros_like(left)
+    out[:, :, h // 4 : h // 4 + h // 2, : w // 2] = F.avg_pool2d(left, 2)
+    out[:, :, h // 4 : h // 4 + h // 2, w // 2 :] = F.avg_pool2d(right, 2)
+    return out
+
+
+class Objective(ABC):
+    """One of Heo et al.'s fooling objectives: a training loss and per-image held-out fooling scores.
+
+    Held-out scores are computed from held-out maps (``heldout_maps``) of the fooled and the original model,
+    so the original's and the control's maps are computed once per interpreter and reused.
+    """
+
+    loss: FoolingLoss
+    kind: ClassVar[str]  # objectives of one kind share held-out maps
+
+    @abstractmethod
+    def fooling_loss(
+        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
+    ) -> Tensor:
+        """L_F on a training batch (differentiable in ``model``'s parameters)."""
+
+    @abstractmethod
+    def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
+        """The maps the held-out scores are computed from."""
+
+    @abstractmethod
+    def heldout_scores(self, h: Tensor, h_original: Tensor) -> Tensor:
+        """Per-image fooling scores s_i from the model's and the original model's held-out maps."""
+
+
+@dataclass(frozen=True)
+class Passive(Objective):
+    """A passive objective on the model's own training batches (explanations of the true label)."""
+
+    kind: ClassVar[str] = "passive"
+
+    loss: FoolingLoss
+    needs_original: bool
+    train: Callable[[Tensor, Tensor], Tensor]  # (h, h_original) -> L_F
+    score: Callable[[Tensor, Tensor], Tensor]  # (h, h_original) -> s_i
+
+    def fooling_loss(
+        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
+    ) -> Tensor:
+        """L_F(h_w(x), h_w₀(x))."""
+        h, _ = interp.maps(model, x, y, True)
+        h0 = interp.maps(original, x, y, False)[0] if self.needs_original else h.detach()
+        return self.train(h, h0)
+
+    def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
+        """Maps of the held-out images for their true labels, ``(N, L, L)``."""
+        return interp.maps(model, data.x, data.y, False)[0]
+
+    def heldout_scores(self, h: Tensor, h_original: Tensor) -> Tensor:
+        """s_i(h_w(x_i), h_w₀(x_i))."""
+        return self.score(h, h_original)
+
+
+@dataclass(frozen=True)
+class Active(Objective):
+    """Swap the maps of classes c₁ and c₂ on composites holding both digits."""
+
+    kind: ClassVar[str] = "active"
+
+    loss: FoolingLoss
+    c1: int
+    c2: int
+    left: Tensor  # training images of c1
+    right: Tensor  # training images of c2
+
+    def _pair_maps(
+        self, model: nn.Module, interp: Interpreter, xc: Tensor, create_graph: bool
+    ) -> tuple[Tensor, Tensor]:
+        n = len(xc)
+        targets = torch.cat([torch.full((n,), self.c1), torch.full((n,), self.c2)]).to(xc.device)
+        h, _ = interp.maps(model, torch.cat([xc, xc]), targets, create_graph)
+        return h[:n], h[n:]
+
+    def fooling_loss(
+        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
+    ) -> Tensor:
+        """Swap loss on a fresh batch of composites (half the training batch size)."""
+        m = max(1, len(x) // 2)
+        a = self.left[torch.randint(len(self.left), (m,), generator=gen)].to(x.device)
+        b = self.right[torch.randint(len(self.right), (m,), generator=gen)].to(x.device)
+        xc = composites(a, b)
+        h1, h2 = self._pair_maps(model, interp, xc, True)
+        o1, o2 = self._pair_maps(original, interp, xc, False)
+        return hm.swap_loss(h1, h2, o1, o2)
+
+    def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
+        """Maps of classes c₁ and c₂ on the held-out composites, stacked ``(2, N, L, L)``."""
+        if data.composites is None:
+            raise ValueError("no held-out composites of the active classes")
+        return torch.stack(self._pair_maps(model, interp, data.composites, False))
+
+    def heldout_scores(self, h: Tensor, h_original: Tensor) -> Tensor:
+        """Our swap score per composite."""
+        return hm.swap_score(h[0], h[1], h_original[0], h_original[1])
+
+
+PASSIVE: dict[FoolingLoss, Passive] = {
+    FoolingLoss.LOCATION: Passive(
+        FoolingLoss.LOCATION, False, lambda h, h0: hm.location_loss(h), lambda h, h0: hm.location_score(h)
+    ),
+    FoolingLoss.TOPK: Passive(
+        FoolingLoss.TOPK,
+        True,
+        lambda h, h0: hm.topk_loss(h, hm.topk_positions(h0)),
+        lambda h, h0: hm.topk_score(h, hm.topk_positions(h0)),
+    ),
+    FoolingLoss.CENTER_MASS: Passive(FoolingLoss.CENTER_MASS, True, hm.center_mass_loss, hm.center_shift),
+}
+
+
+# ------------------------------------------------------------------------------------------ fine-tuning
+@dataclass(frozen=True)
+class Run:
+    """One fooling run: interpreter, objective and its weight λ (λ = 0 is the control)."""
+
+    interpreter: str
+    loss: FoolingLoss
+    lam: float
+
+    @property
+    def label(self) -> str:
+        """``interpreter:loss``."""
+        return f"{self.interpreter}:{self.loss.value}"
+
+
+def parse_runs(spec: list[str], lambdas: Mapping[str, float]) -> list[Run]:
+    """Runs from ``["gradcam:location", ...]`` and their λ from ``lambda["gradcam:location"]``."""
+    runs = []
+    for item in spec:
+        interp, _, loss = item.partition(":")
+        INTERPRETERS.get(interp)
+        try:
+            fl = FoolingLoss(loss)
+        except ValueError:
+            raise ValueError(
+                f"[stages.manipulate] run {item!r}: loss must be one of {[x.value for x in FoolingLoss]}"
+            ) from None
+        if item not in lambdas:
+            raise ValueError(f"[stages.manipulate.lambda] has no weight for run {item!r}")
+        runs.append(Run(interp, fl, float(lambdas[item])))
+    return runs
+
+
+def fine_tune(
+    original: nn.Module,
+    objective: Objective | None,
+    interp: Interpreter | None,
+    lam: float,
+    train_x: Tensor,
+    train_y: Tensor,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> nn.Module:
+    """A fine-tuned copy of ``original``: Adam on CE + λ·L_F, eval mode (BatchNorm frozen, as Heo et al.).
+
+    With ``objective`` ``None`` (or λ = 0) this is the control: the same steps on CE alone.
+    """
+    model = copy.deepcopy(original)
+    model.eval()
+    params = list(model.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        idx = torch.randint(len(train_y), (batch_size,), generator=generator)
+        xb, yb = train_x[idx].to(device), train_y[idx].to(device)
+        loss = F.cross_entropy(model(xb), yb)
+        if objective is not None and interp is not None and lam:
+            loss = loss + lam * objective.fooling_loss(model, original, interp, xb, yb, generator)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"manipulation loss became {float(loss)}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    for p in params:
+        p.requires_grad_(False)
+        p.grad = None
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy."""
+    correct = sum(
+        int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        for i in range(0, len(y), batch_size)
+    )
+    return correct / len(y)
+
+
+def explainer_maps(
+    model: nn.Module, explainers: Mapping[str, Explainer], x: Tensor, y: Tensor, seed: int
+) -> dict[str, Tensor]:
+    """Relevance ``(N, H, W)`` of every explainer that applies to the model (same seed for every model)."""
+    out = {}
+    for name, e in explainers.items():
+        try:
+            maps = e.attribute(model, x, y, generator=torch.Generator().manual_seed(seed))
+        except TypeError as exc:  # e.g. CAM on a model without a GAP head
+            log.info("transfer: %s skipped: %s", name, exc)
+            continue
+        out[name] = relevance(maps, ranking(e))
+    return out
+
+
+def transfer_targets(
+    rho: Mapping[str, float | None], rho_control: Mapping[str, float | None], attacked: str, drop: float
+) -> list[str]:
+    """Explainers (other than the attacked one) whose maps moved at least ``drop`` more than the control's.
+
+    >>> transfer_targets({"a": 0.2, "b": 0.95, "c": 0.1}, {"a": 0.9, "b": 0.97, "c": 0.9}, "c", 0.1)
+    ['a']
+    """
+    out = []
+    for name, value in rho.items():
+        ref = rho_control.get(name)
+        if name != attacked and value is not None and ref is not None and ref - value >= drop:
+            out.append(name)
+    return sorted(out)
+
+
+def mean_spearman(a: Tensor, b: Tensor) -> float | None:
+    """Mean Spearman correlation of paired maps (NaN rows ignored), ``None`` if all are NaN."""
+    rho = hm.spearman_rows(a, b)
+    rho = rho[torch.isfinite(rho)]
+    return round(float(rho.mean()), 6) if rho.numel() else None
+
+
+def _fidelity(model: nn.Module, explainer: Explainer, x: Tensor, kernel: Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    rel = relevance(explainer.attribute(model, x, pred), ranking(explainer))
+    d, i, _ = fidelity.causal_curves(model, x, rel, step=x.shape[-1], kernel=kernel)
+    return round(float(fidelity.auc(d).mean()), 6), round(float(fidelity.auc(i).mean()), 6)
+
+
+@dataclass
+class Manipulation:
+    """Everything one ``manipulate`` cell shares between its runs: the original model, the λ = 0 control, the
+    held-out data, and the maps of the original and the control (computed once)."""
+
+    original: nn.Module
+    control: nn.Module
+    heldout: Heldout
+    explainers: Mapping[str, Explainer]
+    transfer_x: Tensor
+    transfer_y: Tensor
+    fidelity_x: Tensor
+    seed: int
+    transfer_drop: float
+    class_names: tuple[str, ...]
+    gallery_n: int
+
+    def __post_init__(self) -> None:
+        self.kernel = fidelity.rise_kernel()
+        self.accuracy_original = accuracy(self.original, self.heldout.x, self.heldout.y)
+        self.accuracy_control = accuracy(self.control, self.heldout.x, self.heldout.y)
+        self.maps_original = explainer_maps(self.original, self.explainers, self.transfer_x, self.transfer_y, self.seed)
+        maps_control = explainer_maps(self.control, self.explainers, self.transfer_x, self.transfer_y, self.seed)
+        self.rho_control = {n: mean_spearman(self.maps_original[n], maps_control[n]) for n in maps_control}
+        self._heldout_maps: dict[tuple[str, str, str], Tensor] = {}
+        self._fidelity_original: dict[str, tuple[float, float]] = {}
+        self._shown: set[str] = set()
+
+    def heldout_maps(self, who: str, interp: Interpreter, objective: Objective) -> Tensor:
+        """Held-out maps of the original (``who="original"``) or the control, cached per interpreter."""
+        key = (who, interp.name, objective.kind)
+        if key not in self._heldout_maps:
+            model = self.original if who == "original" else self.control
+            self._heldout_maps[key] = objective.heldout_maps(model, interp, self.heldout)
+        return self._heldout_maps[key]
+
+    def fidelity(self, model: nn.Module | None, name: str) -> tuple[float, float]:
+        """Mean (deletion, insertion) AUC of explainer ``name`` on ``model`` (``None``: the original, cached)."""
+        explainer = self.explainers.get(name) or EXPLAINERS.create(name)
+        if model is None:
+            if name not in self._fidelity_original:
+                self._fidelity_original[name] = _fidelity(self.original, explainer, self.fidelity_x, self.kernel)
+            return self._fidelity_original[name]
+        return _fidelity(model, explainer, self.fidelity_x, self.kernel)
+
+    def evaluate(self, run: Run, interp: Interpreter, objective: Objective, fooled: nn.Module) -> dict[str, Any]:
+        """The table row of a finished run (FSR before/after/control, accuracy cost, transfer, fidelity)."""
+        interval = FSR_INTERVALS[run.loss]
+        h_orig = self.heldout_maps("original", interp, objective)
+        before = objective.heldout_scores(h_orig, h_orig)
+        after = objective.heldout_scores(objective.heldout_maps(fooled, interp, self.heldout), h_orig)
+        ctrl = objective.heldout_scores(self.heldout_maps("control", interp, objective), h_orig)
+        acc = accuracy(fooled, self.heldout.x, self.heldout.y)
+        maps = explainer_maps(fooled, self.explainers, self.transfer_x, self.transfer_y, self.seed)
+        rho = {n: mean_spearman(self.maps_original[n], maps[n]) for n in maps}
+        del0, ins0 = self.fidelity(None, interp.explainer)
+        del1, ins1 = self.fidelity(fooled, interp.explainer)
+        return {
+            "run": run.label,
+            "lambda": run.lam,
+            "interval": [interval.low, interval.high],
+            "images": len(after),
+            "fsr_original": round(hm.success_rate(before, interval), 6),
+            "fsr": round(hm.success_rate(after, interval), 6),
+            "fsr_control": round(hm.success_rate(ctrl, interval), 6),
+            "score_mean": round(float(after.mean()), 6),
+            "accuracy_before": round(self.accuracy_original, 6),
+            "accuracy_after": round(acc, 6),
+            "accuracy_drop": round(self.accuracy_original - acc, 6),
+            "transfers_to": transfer_targets(rho, self.rho_control, interp.explainer, self.transfer_drop),
+            **{f"rho_{n}": v for n, v in rho.items()},
+            "deletion_auc_before": del0,
+            "deletion_auc_after": del1,
+            "insertion_auc_before": ins0,
+            "insertion_auc_after": ins1,
+        }
+
+    def gallery(self, run: Run, interp: Interpreter, fooled: nn.Module, c1: int, c2: int) -> list[dict[str, Any]]:
+        """Gallery rows of a run: the original and control maps once per interpreter, then the fooled maps."""
+        ng = self.gallery_n
+        rows: list[dict[str, Any]] = []
+        if run.loss is FoolingLoss.ACTIVE:
+            if self.heldout.composites is None:
+                return rows
+            xc = self.heldout.composites[:ng]
+            lab = [f"#{i}" for i in range(len(xc))]
+            rows.append(input_row(f"Active fooling: composites of classes {c1} (left) and {c2} (right)", xc, lab))
+            for who, model in (("original", self.original), ("fooled", fooled)):
+                for c in (c1, c2):
+                    h = interp.maps(model, xc, torch.full((len(xc),), c, device=xc.device), False)[0]
+                    rows.append(map_row(f"{interp.title} of class {c}, {who} model", interp.display(h, xc), lab))
+            return rows
+        x, y = self.heldout.x[:ng], self.heldout.y[:ng]
+        labels = [f"#{i} {self.class_names[int(c)]}" for i, c in enumerate(y)]
+        if interp.name not in self._shown:
+            self._shown.add(interp.name)
+            for who, model in (("original model", self.original), ("control (λ = 0)", self.control)):
+                h = interp.maps(model, x, y, False)[0]
+                rows.append(map_row(f"{interp.title}, {who}", interp.display(h, x), labels))
+        h = interp.maps(fooled, x, y, False)[0]
+        caption = f"{interp.title} after {run.loss.value} fooling (λ = {run.lam:g})"
+        rows.append(map_row(caption, interp.display(h, x), labels))
+        return rows
+
+
+@STAGES.register("manipulate")
+class ManipulateStage(Stage):
+    """Heo et al.'s adversarial model manipulation against the entry (see the module docstring)."""
+
+    order = 70
+    version = "1"
+
+    def settings(self, track: Any, quick: bool) -> dict[str, Any]:
+        """The track's ``[stages.manipulate]`` table plus the explainers used for the transfer check."""
+        s = super().settings(track, quick)
+        s.setdefault("explainers", list(track.explainers))
+        return s
+
+    def run(self, ctx: Any) -> StageOutput:
+        """Fine-tune copies of the entry's model to fool its explanations; measure FSR, cost and transfer."""
+        s = ctx.settings
+        runs = parse_runs(list(s.get("runs", [])), s.get("lambda", {}))
+        if not runs:
+            raise ValueError("[stages.manipulate] runs is empty")
+        steps, batch_size, lr = int(s.get("steps", 100)), int(s.get("batch_size", 32)), float(s.get("lr", 5e-4))
+        original = ctx.model().eval()
+        for p in original.parameters():
+            p.requires_grad_(False)
+        x, y = ctx.eval_batch()
+        train_x, train_y = ctx.data.train_x, ctx.data.train_y
+        c1, c2 = (int(c) for c in s.get("active_classes", [0, 1]))
+        ex_x, ex_y = ctx.data.eval_x, ctx.data.eval_y
+        left, right = ex_x[ex_y == c1], ex_x[ex_y == c2]
+        pairs = min(len(left), len(right), int(s.get("active_n", 100)))
+        comp = composites(left[:pairs], right[:pairs]).to(ctx.device) if pairs else None
+        objectives: dict[FoolingLoss, Objective] = {
+            **PASSIVE,
+            FoolingLoss.ACTIVE: Active(FoolingLoss.ACTIVE, c1, c2, train_x[train_y == c1], train_x[train_y == c2]),
+        }
+
+        def tune(objective: Objective | None, interp: Interpreter | None, lam: float, key: str) -> nn.Module:
+            return fine_tune(
+                original, objective, interp, lam, train_x, train_y, steps=steps, batch_size=batch_size, lr=lr,
+                generator=ctx.generator(key), device=ctx.device,
+            )  # fmt: skip
+
+        nt, nf = int(s.get("transfer_n", 64)), int(s.get("fidelity_n", 100))
+        m = Manipulation(
+            original=original,
+            control=tune(None, None, 0.0, "control"),
+            heldout=Heldout(x, y, comp),
+            explainers={n: EXPLAINERS.create(n, **dict(s.get("options", {}).get(n, {}))) for n in s["explainers"]},
+            transfer_x=x[:nt],
+            transfer_y=y[:nt],
+            fidelity_x=x[:nf],
+            seed=int(torch.randint(0, 2**62, (1,), generator=ctx.generator("transfer"))),
+            transfer_drop=float(s.get("transfer_drop", 0.1)),
+            class_names=ctx.track.class_names,
+            gallery_n=int(s.get("gallery", 6)),
+        )
+        ctx.progress(1, len(runs) + 1)
+        labels = [f"#{i} {ctx.track.class_names[int(c)]}" for i, c in enumerate(y[: m.gallery_n])]
+        gallery = [input_row("Held-out evaluation images (true label explained)", x[: m.gallery_n], labels)]
+        table: list[dict[str, Any]] = []
+        scores: list[ScoreValue] = []
+        skipped: dict[str, str] = {}
+        for k, run in enumerate(runs, start=2):
+            interp, objective = INTERPRETERS.get(run.interpreter), objectives[run.loss]
+            try:
+                m.heldout_maps("original", interp, objective)
+            except TypeError as exc:  # e.g. Grad-CAM on a model without cam_layer
+                skipped[run.label] = str(exc)
+                continue
+            fooled = tune(objective, interp, run.lam, f"run:{run.label}")
+            row = m.evaluate(run, interp, objective, fooled)
+            table.append(row)
+            scores.append(ScoreValue(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
+            if run.label == HEADLINE:
+                scores.append(ScoreValue(MANIPULATION_FSR.name, row["fsr"], row["images"]))
+                scores.append(ScoreValue(MANIPULATION_DROP.name, row["accuracy_drop"], len(y)))
+            gallery.extend(m.gallery(run, interp, fooled, c1, c2))
+            ctx.progress(k, len(runs) + 1)
+        details: dict[str, Any] = {
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "images": len(y),
+            "transfer_images": len(m.transfer_y),
+            "fidelity_images": len(m.fidelity_x),
+            "active_classes": [c1, c2],
+            "active_images": pairs,
+            "accuracy_original": round(m.accuracy_original, 6),
+            "accuracy_control": round(m.accuracy_control, 6),
+            "rho_control": m.rho_control,
+            "table": table,
+            "gallery": gallery,
+            "thresholds": "FSR intervals: location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1] (papers.md §5.2, "
+            "unverified); active: swap score > 0 (ours). transfers_to: explainers whose Spearman correlation with "
+            f"the original maps dropped ≥ {m.transfer_drop:g} more than the control's.",
+        }
+        if skipped:
+            details["skipped"] = skipped
+        return StageOutput(scores=tuple(scores), details=details)
