@@ -4,6 +4,7 @@ training objectives (inner maximisation). They do not touch the model's mode: ca
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,16 @@ def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, y, reduction="none")
 
 
-def random_start(x: Tensor, threat: ThreatModel, generator: torch.Generator) -> Tensor:
+class BallStart(StrEnum):
+    """How an ℓ2 random start draws its radius (the direction is always uniform)."""
+
+    VOLUME = "volume"  # uniform in the ball's volume: radius ε·U^(1/d), i.e. almost always ≈ ε in high d
+    RADIUS = "radius"  # radius ε·U (torchattacks' PGDL2): starts spread between x and the sphere
+
+
+def random_start(
+    x: Tensor, threat: ThreatModel, generator: torch.Generator, *, l2_start: BallStart = BallStart.VOLUME
+) -> Tensor:
     """A uniform point of the ℓ∞ ball (or a uniform-direction point of the ℓ2 ball) around ``x``, in the domain."""
     if threat.norm is Norm.LINF:
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device) * 2 - 1
@@ -29,8 +39,9 @@ def random_start(x: Tensor, threat: ThreatModel, generator: torch.Generator) -> 
         g = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         norms = g.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
         radius = torch.rand((x.shape[0],), generator=generator, dtype=x.dtype).to(x.device)
-        radius = radius.pow(1.0 / x[0].numel()).view_as(norms)
-        delta = g / norms.clamp_min(1e-12) * radius * threat.eps
+        if BallStart(l2_start) is BallStart.VOLUME:
+            radius = radius.pow(1.0 / x[0].numel())
+        delta = g / norms.clamp_min(1e-12) * radius.view_as(norms) * threat.eps
     return (x + delta).clamp(threat.lower, threat.upper)
 
 
@@ -79,6 +90,7 @@ def pgd(
     objective: Objective = cross_entropy,
     targeted: bool = False,
     early_stop: bool = False,
+    l2_start: BallStart = BallStart.VOLUME,
 ) -> Tensor:
     """Projected gradient ascent (Madry et al. 2018) on ``objective``; descent when ``targeted``.
 
@@ -88,12 +100,12 @@ def pgd(
     With ``early_stop`` a sample whose iterate already reaches the goal (untargeted: ``argmax ≠ y``;
     targeted: ``argmax = y``, ``y`` being the target), judged from the logits of the step's own forward
     pass, is frozen there and leaves the batch: no extra passes, never a weaker result per sample, and
-    far fewer passes on non-robust models.
+    far fewer passes on non-robust models. ``l2_start`` picks the ℓ2 random start (see :class:`BallStart`).
     """
     if random_init:
         if generator is None:
             raise ValueError("a random start needs an explicit torch.Generator")
-        x_adv = random_start(x, threat, generator)
+        x_adv = random_start(x, threat, generator, l2_start=l2_start)
     else:
         x_adv = x.clone()
     sign = -1.0 if targeted else 1.0
