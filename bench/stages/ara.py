@@ -93,6 +93,8 @@ class ARAStage(Stage):
         curves: dict[str, Any] = {}
         table: list[dict[str, Any]] = []
         radii_out: dict[str, list[float]] = {}
+        missing: dict[str, int] = {}
+        cap = float(s["radius_cap"])
         for i, (criterion, spec, key) in enumerate(CRITERIA):
             result = minimal_radii(
                 model,
@@ -107,16 +109,8 @@ class ARAStage(Stage):
             )
             radius = result.radius.detach().cpu().double()
             found = torch.isfinite(radius) & result.verified.cpu().bool()
-            cap = float(s["radius_cap"])
             if not bool(found.all()):
-                missing = int((~found).sum())
-                flags.append(
-                    make_flag(
-                        Check.RADIUS_NOT_FOUND,
-                        {"count": missing, "cap": cap},
-                        detail=f"{key}: {missing} of {len(radius)} images, capped at RMSE {cap:g}",
-                    )
-                )
+                missing[key] = int((~found).sum())
                 radius = torch.where(found, radius, torch.full_like(radius, cap))
             value = ara_exact(radius, K)
             scores.append(ScoreValue(spec.name, value, len(radius)))
@@ -150,6 +144,15 @@ class ARAStage(Stage):
                 }
             )
             ctx.progress(i + 1, len(CRITERIA))
+        if missing:
+            flags.append(
+                make_flag(
+                    Check.RADIUS_NOT_FOUND,
+                    {**{f"not_found_{k}": v for k, v in missing.items()}, "cap": cap},
+                    detail=", ".join(f"{k}: {v} of {len(y)} images" for k, v in missing.items())
+                    + f"; capped at RMSE {cap:g}",
+                )
+            )
         details = {
             "curves": curves,
             "table": table,

@@ -249,7 +249,7 @@ class TransferStage(Stage):
         of each curve (:func:`bench.scores.ara.budget_area`; not Woods' ARA)."""
         curves: dict[str, Any] = {}
         table: list[dict[str, Any]] = []
-        clean = {src: float(out.details["clean_accuracy"]) for src, out in outs.items()}
+        clean = float(next(iter(outs.values())).details["clean_accuracy"])  # the target's, the same in every cell
         labels = list(next(iter(outs.values())).details["accuracy"])
         attacks = sorted({parse_label(lb)[0] for lb in labels} - {"pgd"})
         for attack in attacks:
@@ -258,15 +258,14 @@ class TransferStage(Stage):
             series: dict[str, tuple[str, list[float]]] = {}
             if entry in outs:
                 acc = [float(outs[entry].details["accuracy"][lb]) for _, lb in points]
-                series["white_box"] = ("white-box (crafted on this model)", [clean[entry], *acc])
+                series["white_box"] = ("white-box (crafted on this model)", [clean, *acc])
             if surrogate is not None:
                 acc = [float(outs[surrogate].details["accuracy"][lb]) for _, lb in points]
-                series["surrogate"] = (f"transferred from surrogate {surrogate!r}", [clean[surrogate], *acc])
+                series["surrogate"] = (f"transferred from surrogate {surrogate!r}", [clean, *acc])
             others = [s for s in outs if s != entry]
             if others:
                 acc = [sum(float(outs[s].details["accuracy"][lb]) for s in others) / len(others) for _, lb in points]
-                base = sum(clean[s] for s in others) / len(others)
-                series["transfer_mean"] = (f"transferred, mean over {len(others)} other entries", [base, *acc])
+                series["transfer_mean"] = (f"transferred, mean over {len(others)} other entries", [clean, *acc])
             for key, (what, ys) in series.items():
                 curves[f"{attack}_{key}"] = {
                     "title": f"{attack.upper()} accuracy vs nominal ℓ∞ budget, {what} (not Woods' ARA)",
