@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,13 @@ def quick_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         executor_options={"show_progress": False},
     )
     return store
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for a module of tiny-model tests: as fast on an idle machine, and many times
+    faster when other jobs share the cores (two spinning OpenMP threads then wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

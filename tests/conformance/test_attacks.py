@@ -23,6 +23,8 @@ from bench.plugins import ATTACKS
 from bench.protocols import Attack, AttackOutput, rmse
 from bench.types import Norm, ThreatModel
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 N = 12
 THREATS = {Norm.LINF: ThreatModel.parse("linf:0.1"), Norm.L2: ThreatModel.parse("l2:1.5")}
 CASES = [

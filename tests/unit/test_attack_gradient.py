@@ -13,6 +13,8 @@ from bench.data import TrackData
 from bench.plugins import ATTACKS
 from bench.types import Norm, ThreatModel
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 D, K = 12, 4
 
 
