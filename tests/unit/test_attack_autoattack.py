@@ -17,7 +17,6 @@ from bench.plugins import ATTACKS
 from bench.protocols import Proposal, evaluation_mode
 from bench.types import ThreatModel
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
