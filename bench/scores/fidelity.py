@@ -107,6 +107,15 @@ def _gather_prob(logits: Tensor, cls: Tensor) -> Tensor:
     return logits.softmax(1).gather(1, cls.view(-1, 1)).squeeze(1)
 
 
+def _check(x: Tensor, relevance: Tensor, step: int) -> int:
+    n, _, h, w = x.shape
+    if relevance.shape != (n, h, w):
+        raise ValueError(f"relevance must have shape {(n, h, w)}, got {tuple(relevance.shape)}")
+    if step < 1:
+        raise ValueError(f"step must be a positive number of pixels, got {step}")
+    return math.ceil(h * w / step)
+
+
 def causal_curves(
     model: Model,
     x: Tensor,
@@ -131,18 +140,13 @@ def causal_curves(
     Returns:
         (deletion curves ``(n, N+1)``, insertion curves ``(n, N+1)``, predicted classes ``(n,)``).
     """
+    steps = _check(x, relevance, step)
     n, _, h, w = x.shape
-    if relevance.shape != (n, h, w):
-        raise ValueError(f"relevance must have shape {(n, h, w)}, got {tuple(relevance.shape)}")
-    if step < 1:
-        raise ValueError(f"step must be a positive number of pixels, got {step}")
-    steps = math.ceil(h * w / step)
-    kernel = rise_kernel() if kernel is None else kernel
     logits = _predict(model, x, batch_size)
     cls = logits.argmax(1)
     p_x = _gather_prob(logits, cls)
     rank = ranks(salient_order(relevance)).view(n, 1, h, w)
-    blurred = blur(x, kernel)
+    blurred = blur(x, rise_kernel() if kernel is None else kernel)
     zeros = torch.zeros((), dtype=x.dtype, device=x.device)
     deletion = torch.empty(n, steps + 1, device=x.device)
     insertion = torch.empty(n, steps + 1, device=x.device)
@@ -158,6 +162,27 @@ def causal_curves(
                 moved_ins = rb < i * step  # pixels inserted after step i
                 insertion[sl, i] = _gather_prob(model(torch.where(moved_ins, xb, bb)), cb)
     return deletion, insertion, cls
+
+
+def deletion_curves(
+    model: Model, x: Tensor, relevance: Tensor, *, step: int, batch_size: int = 1000
+) -> tuple[Tensor, Tensor]:
+    """Deletion curves alone (see :func:`causal_curves`): N + 1 passes; (curves ``(n, N+1)``, classes)."""
+    steps = _check(x, relevance, step)
+    n, _, h, w = x.shape
+    logits = _predict(model, x, batch_size)
+    cls = logits.argmax(1)
+    rank = ranks(salient_order(relevance)).view(n, 1, h, w)
+    zeros = torch.zeros((), dtype=x.dtype, device=x.device)
+    deletion = torch.empty(n, steps + 1, device=x.device)
+    deletion[:, 0] = _gather_prob(logits, cls)
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            sl = slice(start, start + batch_size)
+            xb, rb, cb = x[sl], rank[sl], cls[sl]
+            for i in range(steps):
+                deletion[sl, i + 1] = _gather_prob(model(torch.where(rb < (i + 1) * step, zeros, xb)), cb)
+    return deletion, cls
 
 
 # ----------------------------------------------------------------------------------------------- Bhatt et al.
