@@ -82,7 +82,12 @@ class FAB(Attack):
         )
         best = x.clone()
         best_r = torch.full((len(x),), float("inf"), dtype=x.dtype, device=x.device)
-        targets = [None] if self.target_classes is None else list(range(2, self.target_classes + 2))
+        with torch.no_grad():
+            num_classes = model(x[:1]).shape[1]
+        # FAB-T's k-th target is the k-th highest-scoring class at x: at most K − 1 of them exist
+        targets = (
+            [None] if self.target_classes is None else list(range(2, min(self.target_classes, num_classes - 1) + 2))
+        )
         for target in targets:
             fab.target_class = target
             adv = fab.attack_single_run(x, y, use_rand_start=False, is_targeted=target is not None).to(x.dtype)
