@@ -70,8 +70,8 @@ EXPLANATIONS: Mapping[Check, str] = {
     "attack on this model, so its white-box gradients are not informative",
     Check.BLACKBOX_BEATS_WHITEBOX: "the black-box Square attack broke points that every gradient attack "
     "missed (AutoAttack check)",
-    Check.RADIUS_NOT_FOUND: "the minimal-radius search found no verified adversarial example for some images; "
-    "their radius is capped, so the ARA is an optimistic estimate",
+    Check.RADIUS_NOT_FOUND: "the gradient-based minimal-radius searches found no adversarial example for some "
+    "images (a sign of gradient masking); their radius is only bounded from above, so the ARA is optimistic",
 }
 
 SEVERITY: Mapping[Check, Severity] = {

@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from bench.checks import Check, make_flag
 from bench.plugins import STAGES, register_score
@@ -60,6 +61,28 @@ CRITERIA: tuple[tuple[str, ScoreSpec, str], ...] = (
 )
 
 
+def data_radius_bound(
+    x: Tensor, y: Tensor, pool_x: Tensor, pool_logits: Tensor, criterion: str, num_classes: int
+) -> Tensor:
+    """Per image i: min_j RMSE(x_j − x_i) over the pool images x_j at which the criterion fails for label y_i
+    (``inf`` when none does). Each x_j is a valid input on which the model was evaluated, so this is a verified
+    upper bound on the minimal adversarial radius, used where the gradient searches find nothing.
+
+    >>> pool = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 0.5)])
+    >>> logits = torch.tensor([[5.0, 0.0], [0.0, 5.0]])  # pool image 0 -> class 0, image 1 -> class 1
+    >>> data_radius_bound(pool[:1], torch.tensor([0]), pool, logits, "misclassify", 2).tolist()
+    [0.5]
+    """
+    from attacks.criteria import holds
+
+    per_class = torch.stack(
+        [holds(criterion, pool_logits, torch.full((len(pool_x),), c, dtype=torch.long)) for c in range(num_classes)]
+    )  # (K, pool): the property holds at x_j for label c
+    fails = ~per_class[y.cpu()]  # (n, pool)
+    dist = torch.cdist(x.flatten(1).double().cpu(), pool_x.flatten(1).double().cpu()) / math.sqrt(x[0].numel())
+    return torch.where(fails, dist, torch.full_like(dist, math.inf)).min(1).values
+
+
 @STAGES.register("ara")
 class ARAStage(Stage):
     """Minimal radii for both criteria on the first ``n`` images; ARA, curve and radii in the record."""
@@ -76,6 +99,7 @@ class ARAStage(Stage):
             "fab_steps": 50,
             "fab_targets": 2,
             "radius_cap": 1.0,
+            "pool": 1000,
             "eot_draws": 8,
         }
         return {**defaults, **track.stage_settings(self.name, quick=quick)}
@@ -95,6 +119,9 @@ class ARAStage(Stage):
         radii_out: dict[str, list[float]] = {}
         missing: dict[str, int] = {}
         cap = float(s["radius_cap"])
+        pool_x, _ = ctx.eval_batch(int(s["pool"]))
+        with torch.no_grad():
+            pool_logits = torch.cat([model(pool_x[i : i + 500]) for i in range(0, len(pool_x), 500)]).cpu()
         for i, (criterion, spec, key) in enumerate(CRITERIA):
             result = minimal_radii(
                 model,
@@ -109,9 +136,12 @@ class ARAStage(Stage):
             )
             radius = result.radius.detach().cpu().double()
             found = torch.isfinite(radius) & result.verified.cpu().bool()
+            radius = torch.where(found, radius, torch.full_like(radius, math.inf))
+            bound = data_radius_bound(x, y, pool_x, pool_logits, criterion, K).clamp(max=cap)
+            from_data = bound < radius
+            radius = torch.minimum(radius, bound)
             if not bool(found.all()):
                 missing[key] = int((~found).sum())
-                radius = torch.where(found, radius, torch.full_like(radius, cap))
             value = ara_exact(radius, K)
             scores.append(ScoreValue(spec.name, value, len(radius)))
             xs, ys = accuracy_curve(radius, K)
@@ -123,7 +153,11 @@ class ARAStage(Stage):
                 "ylabel": "accuracy" if criterion == "misclassify" else "better-than-random rate",
             }
             radii_out[key] = [float(r) for r in radius.tolist()]
-            winners = [w for w in result.details.get("winner", []) if w is not None]
+            winners = [
+                "nearest eval image" if bool(d) else w
+                for w, d in zip(result.details.get("winner", [None] * len(y)), from_data.tolist(), strict=True)
+                if bool(d) or w is not None
+            ]
             wins = {name: winners.count(name) for name in sorted(set(winners))}
             table.append(
                 {
@@ -150,7 +184,8 @@ class ARAStage(Stage):
                     Check.RADIUS_NOT_FOUND,
                     {**{f"not_found_{k}": v for k, v in missing.items()}, "cap": cap},
                     detail=", ".join(f"{k}: {v} of {len(y)} images" for k, v in missing.items())
-                    + f"; capped at RMSE {cap:g}",
+                    + f"; bounded by the nearest of {len(pool_x)} evaluation images on which the criterion fails"
+                    + f" (at most RMSE {cap:g})",
                 )
             )
         details = {
