@@ -39,6 +39,12 @@ AA_LOGGER = "auto-attack"
 VERSIONS = ("standard", "plus", "rand", "custom")
 ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 NORM_NAMES: Mapping[Norm, str] = {Norm.LINF: "Linf", Norm.L2: "L2"}
+# pyautoattack 0.2.0's ``_set_version`` (used only to describe a call in which no point was left to attack)
+VERSION_ATTACKS: Mapping[str, tuple[str, ...]] = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
 # "<attack> - <batch>/<batches> - <k> out of <m> successfully perturbed"; k is printed from a 0-d tensor.
 _BATCH_LINE = re.compile(r"^(?P<attack>[\w-]+) - \d+/\d+ - (?:tensor\()?(?P<k>\d+)\D.*out of (?P<m>\d+) successfully")
 _RUNNING_LINE = re.compile(r"^running (?P<attack>[\w-]+)$")
@@ -187,13 +193,14 @@ class AutoAttackAdapter(Attack):
             )
             log.warning(message)
             warnings_seen.append(message)
-            order, broken = [], {}
+            planned, order, broken = [], [], {}
         details = {"planned": planned, "order": order, "broken": broken, "warnings": warnings_seen}
         return Proposal(x_adv=x_adv.detach(), details=details)
 
     def describe(self, details: Mapping[str, Any], *, attacked: Tensor, success: Tensor) -> Mapping[str, Any]:
         """``per_attack``: robust accuracy over all inputs after each attack (attacks skipped because no
-        point was left keep the previous value and are listed in ``skipped``); ``warnings``; counts."""
+        point was left keep the previous value and are listed in ``skipped``; empty if pyautoattack's log could
+        not be read); ``warnings``; counts."""
         n = len(attacked)
         robust = int(attacked.sum())
         per_attack: dict[str, float] = {}
@@ -202,8 +209,8 @@ class AutoAttackAdapter(Attack):
         for name in order:
             robust -= broken.get(name, 0)
             per_attack[name] = robust / n if n else 0.0
-        planned = list(details.get("planned", order))
-        skipped = [name for name in planned if name not in order] if order else []
+        planned = list(details.get("planned", self.attacks or VERSION_ATTACKS.get(self.version, ())))
+        skipped = [name for name in planned if name not in order]
         for name in skipped:
             per_attack[name] = robust / n if n else 0.0
         return {
