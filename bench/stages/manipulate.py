@@ -162,6 +162,48 @@ def composites(left: Tensor, right: Tensor) -> Tensor:
     return out
 
 
+class FoolingData:
+    """The training side of the fooling runs: the training images, a fixed pool of composites for the active
+    objective (Heo et al. also fool on a fixed synthetic set, D_fool), and the original model's maps of both,
+    computed once per interpreter and shared by every run."""
+
+    def __init__(
+        self, original: nn.Module, x: Tensor, y: Tensor, pool: Tensor | None, classes: tuple[int, int]
+    ) -> None:
+        self.original, self.x, self.y, self.pool, self.classes = original, x, y, pool, classes
+        self._train: dict[str, Tensor] = {}
+        self._pool: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def train_maps(self, interp: Interpreter, batch_size: int = 1000) -> Tensor:
+        """The original model's maps of every training image (true labels)."""
+        if interp.name not in self._train:
+            self._train[interp.name] = torch.cat(
+                [
+                    interp.maps(self.original, self.x[i : i + batch_size], self.y[i : i + batch_size], False)[0]
+                    for i in range(0, len(self.y), batch_size)
+                ]
+            )
+        return self._train[interp.name]
+
+    def pool_maps(self, interp: Interpreter) -> tuple[Tensor, Tensor]:
+        """The original model's maps of classes c₁ and c₂ on the composite pool."""
+        if self.pool is None:
+            raise ValueError("no composites of the active classes in the training data")
+        if interp.name not in self._pool:
+            self._pool[interp.name] = pair_maps(self.original, interp, self.pool, self.classes, False)
+        return self._pool[interp.name]
+
+
+def pair_maps(
+    model: nn.Module, interp: Interpreter, xc: Tensor, classes: tuple[int, int], create_graph: bool
+) -> tuple[Tensor, Tensor]:
+    """Maps of classes c₁ and c₂ on the same images, from one batched call."""
+    n = len(xc)
+    targets = torch.cat([torch.full((n,), classes[0]), torch.full((n,), classes[1])]).to(xc.device)
+    h, _ = interp.maps(model, torch.cat([xc, xc]), targets, create_graph)
+    return h[:n], h[n:]
+
+
 class Objective(ABC):
     """One of Heo et al.'s fooling objectives: a training loss and per-image held-out fooling scores.
 
@@ -174,9 +216,9 @@ class Objective(ABC):
 
     @abstractmethod
     def fooling_loss(
-        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
-    ) -> Tensor:
-        """L_F on a training batch (differentiable in ``model``'s parameters)."""
+        self, model: nn.Module, interp: Interpreter, data: FoolingData, idx: Tensor, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor | None]:
+        """(L_F, the logits of training batch ``idx`` when the maps' forward pass produced them)."""
 
     @abstractmethod
     def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
@@ -199,12 +241,13 @@ class Passive(Objective):
     score: Callable[[Tensor, Tensor], Tensor]  # (h, h_original) -> s_i
 
     def fooling_loss(
-        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
-    ) -> Tensor:
-        """L_F(h_w(x), h_w₀(x))."""
-        h, _ = interp.maps(model, x, y, True)
-        h0 = interp.maps(original, x, y, False)[0] if self.needs_original else h.detach()
-        return self.train(h, h0)
+        self, model: nn.Module, interp: Interpreter, data: FoolingData, idx: Tensor, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor | None]:
+        """L_F(h_w(x), h_w₀(x)) on the training batch; its forward pass also gives the batch's logits."""
+        x, y = data.x[idx], data.y[idx]
+        h, logits = interp.maps(model, x, y, True)
+        h0 = data.train_maps(interp)[idx].to(h.device) if self.needs_original else h.detach()
+        return self.train(h, h0), logits
 
     def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
         """Maps of the held-out images for their true labels, ``(N, L, L)``."""
@@ -222,36 +265,23 @@ class Active(Objective):
     kind: ClassVar[str] = "active"
 
     loss: FoolingLoss
-    c1: int
-    c2: int
-    left: Tensor  # training images of c1
-    right: Tensor  # training images of c2
-
-    def _pair_maps(
-        self, model: nn.Module, interp: Interpreter, xc: Tensor, create_graph: bool
-    ) -> tuple[Tensor, Tensor]:
-        n = len(xc)
-        targets = torch.cat([torch.full((n,), self.c1), torch.full((n,), self.c2)]).to(xc.device)
-        h, _ = interp.maps(model, torch.cat([xc, xc]), targets, create_graph)
-        return h[:n], h[n:]
+    classes: tuple[int, int]
 
     def fooling_loss(
-        self, model: nn.Module, original: nn.Module, interp: Interpreter, x: Tensor, y: Tensor, gen: torch.Generator
-    ) -> Tensor:
-        """Swap loss on a fresh batch of composites (half the training batch size)."""
-        m = max(1, len(x) // 2)
-        a = self.left[torch.randint(len(self.left), (m,), generator=gen)].to(x.device)
-        b = self.right[torch.randint(len(self.right), (m,), generator=gen)].to(x.device)
-        xc = composites(a, b)
-        h1, h2 = self._pair_maps(model, interp, xc, True)
-        o1, o2 = self._pair_maps(original, interp, xc, False)
-        return hm.swap_loss(h1, h2, o1, o2)
+        self, model: nn.Module, interp: Interpreter, data: FoolingData, idx: Tensor, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor | None]:
+        """Swap loss on composites drawn from the pool (half the training batch size)."""
+        o1, o2 = data.pool_maps(interp)
+        assert data.pool is not None
+        j = torch.randint(len(data.pool), (max(1, len(idx) // 2),), generator=gen)
+        h1, h2 = pair_maps(model, interp, data.pool[j], self.classes, True)
+        return hm.swap_loss(h1, h2, o1[j], o2[j]), None
 
     def heldout_maps(self, model: nn.Module, interp: Interpreter, data: Heldout) -> Tensor:
         """Maps of classes c₁ and c₂ on the held-out composites, stacked ``(2, N, L, L)``."""
         if data.composites is None:
             raise ValueError("no held-out composites of the active classes")
-        return torch.stack(self._pair_maps(model, interp, data.composites, False))
+        return torch.stack(pair_maps(model, interp, data.composites, self.classes, False))
 
     def heldout_scores(self, h: Tensor, h_original: Tensor) -> Tensor:
         """Our swap score per composite."""
@@ -310,18 +340,17 @@ def fine_tune(
     objective: Objective | None,
     interp: Interpreter | None,
     lam: float,
-    train_x: Tensor,
-    train_y: Tensor,
+    data: FoolingData,
     *,
     steps: int,
     batch_size: int,
     lr: float,
     generator: torch.Generator,
-    device: torch.device,
 ) -> nn.Module:
     """A fine-tuned copy of ``original``: Adam on CE + λ·L_F, eval mode (BatchNorm frozen, as Heo et al.).
 
-    With ``objective`` ``None`` (or λ = 0) this is the control: the same steps on CE alone.
+    With ``objective`` ``None`` (or λ = 0) this is the control: the same steps on CE alone. ``original`` is
+    never modified.
     """
     model = copy.deepcopy(original)
     model.eval()
@@ -329,12 +358,19 @@ def fine_tune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
+    device = next(iter(params)).device if params else torch.device("cpu")
     for _ in range(steps):
-        idx = torch.randint(len(train_y), (batch_size,), generator=generator)
-        xb, yb = train_x[idx].to(device), train_y[idx].to(device)
-        loss = F.cross_entropy(model(xb), yb)
+        idx = torch.randint(len(data.y), (batch_size,), generator=generator)
+        yb = data.y[idx].to(device)
+        fool: Tensor | None = None
+        logits: Tensor | None = None
         if objective is not None and interp is not None and lam:
-            loss = loss + lam * objective.fooling_loss(model, original, interp, xb, yb, generator)
+            fool, logits = objective.fooling_loss(model, interp, data, idx, generator)
+        if logits is None:
+            logits = model(data.x[idx].to(device))
+        loss = F.cross_entropy(logits, yb)
+        if fool is not None:
+            loss = loss + lam * fool
         if not torch.isfinite(loss):
             raise FloatingPointError(f"manipulation loss became {float(loss)}")
         opt.zero_grad(set_to_none=True)
@@ -456,10 +492,13 @@ class Manipulation:
         after = objective.heldout_scores(objective.heldout_maps(fooled, interp, self.heldout), h_orig)
         ctrl = objective.heldout_scores(self.heldout_maps("control", interp, objective), h_orig)
         acc = accuracy(fooled, self.heldout.x, self.heldout.y)
-        maps = explainer_maps(fooled, self.explainers, self.transfer_x, self.transfer_y, self.seed)
-        rho = {n: mean_spearman(self.maps_original[n], maps[n]) for n in maps}
-        del0, ins0 = self.fidelity(None, interp.explainer)
-        del1, ins1 = self.fidelity(fooled, interp.explainer)
+        rho: dict[str, float | None] = {}
+        fid: tuple[float | None, ...] = (None, None, None, None)
+        if objective.kind == "passive":  # the active objective fools maps of composites, not of these images
+            maps = explainer_maps(fooled, self.explainers, self.transfer_x, self.transfer_y, self.seed)
+            rho = {n: mean_spearman(self.maps_original[n], maps[n]) for n in maps}
+            fid = (*self.fidelity(None, interp.explainer), *self.fidelity(fooled, interp.explainer))
+        del0, ins0, del1, ins1 = fid
         return {
             "run": run.label,
             "lambda": run.lam,
@@ -538,15 +577,24 @@ class ManipulateStage(Stage):
         left, right = ex_x[ex_y == c1], ex_x[ex_y == c2]
         pairs = min(len(left), len(right), int(s.get("active_n", 100)))
         comp = composites(left[:pairs], right[:pairs]).to(ctx.device) if pairs else None
-        objectives: dict[FoolingLoss, Objective] = {
-            **PASSIVE,
-            FoolingLoss.ACTIVE: Active(FoolingLoss.ACTIVE, c1, c2, train_x[train_y == c1], train_x[train_y == c2]),
-        }
+        objectives: dict[FoolingLoss, Objective] = {**PASSIVE, FoolingLoss.ACTIVE: Active(FoolingLoss.ACTIVE, (c1, c2))}
+        a, b = train_x[train_y == c1], train_x[train_y == c2]
+        npool = min(int(s.get("active_pool", 512)), len(a), len(b))
+        gen = ctx.generator("pool")
+        pool = (
+            composites(
+                a[torch.randperm(len(a), generator=gen)[:npool]], b[torch.randperm(len(b), generator=gen)[:npool]]
+            )
+            if npool
+            else None
+        )
+        pool = pool.to(ctx.device) if pool is not None else None
+        data = FoolingData(original, train_x.to(ctx.device), train_y.to(ctx.device), pool, (c1, c2))
 
         def tune(objective: Objective | None, interp: Interpreter | None, lam: float, key: str) -> nn.Module:
             return fine_tune(
-                original, objective, interp, lam, train_x, train_y, steps=steps, batch_size=batch_size, lr=lr,
-                generator=ctx.generator(key), device=ctx.device,
+                original, objective, interp, lam, data, steps=steps, batch_size=batch_size, lr=lr,
+                generator=ctx.generator(key),
             )  # fmt: skip
 
         nt, nf = int(s.get("transfer_n", 64)), int(s.get("fidelity_n", 100))
@@ -594,6 +642,7 @@ class ManipulateStage(Stage):
             "fidelity_images": len(m.fidelity_x),
             "active_classes": [c1, c2],
             "active_images": pairs,
+            "active_pool": npool,
             "accuracy_original": round(m.accuracy_original, 6),
             "accuracy_control": round(m.accuracy_control, 6),
             "rho_control": m.rho_control,

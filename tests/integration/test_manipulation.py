@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from bench.data import TrackData
 from bench.plugins import SCORES
 from bench.scores import manipulation as hm
-from bench.stages.manipulate import INTERPRETERS, PASSIVE, accuracy, composites, fine_tune, parse_runs
+from bench.stages.manipulate import INTERPRETERS, PASSIVE, FoolingData, accuracy, composites, fine_tune, parse_runs
 from bench.track import Track
 from tests.unit.test_fidelity import StageContext, _json_native
 
@@ -30,19 +30,19 @@ def models(track: Track, data: TrackData, standard_model: nn.Module) -> dict[str
         p.requires_grad_(False)
     before = {k: v.clone() for k, v in original.state_dict().items()}
 
+    fooling = FoolingData(original, data.train_x, data.train_y, None, (0, 1))
+
     def tune(lam: float) -> nn.Module:
         return fine_tune(
             original,
             PASSIVE[hm.FoolingLoss.LOCATION],
             INTERPRETERS.get("gradcam"),
             lam,
-            data.train_x,
-            data.train_y,
+            fooling,
             steps=int(s["steps"]),
             batch_size=int(s["batch_size"]),
             lr=float(s["lr"]),
             generator=torch.Generator().manual_seed(0),
-            device=torch.device("cpu"),
         )
 
     out = {"original": original, "fooled": tune(float(s["lambda"]["gradcam:location"])), "control": tune(0.0)}
@@ -99,7 +99,9 @@ def test_manipulate_stage_record(track: Track, data: TrackData, standard_model: 
     assert [r["run"] for r in d["table"]] == runs
     for row in d["table"]:
         assert row["accuracy_drop"] == pytest.approx(row["accuracy_before"] - row["accuracy_after"], abs=1e-6)
-        assert math.isfinite(row["deletion_auc_after"])
+        passive = not row["run"].endswith(":active")  # transfer and fidelity are measured for passive runs
+        assert (row["deletion_auc_after"] is not None and math.isfinite(row["deletion_auc_after"])) == passive
+        assert any(k.startswith("rho_") for k in row) == passive
     assert all(r["caption"] and r["images"] and all(i["png"] for i in r["images"]) for r in d["gallery"])
     assert ctx.progressed[-1] == (len(runs) + 1, len(runs) + 1)
 
