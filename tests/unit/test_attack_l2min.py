@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from attacks.l2min import LateBreakError, l2min_search
 from attacks.radii import DOMAIN
+from bench.data import TrackData
 from bench.plugins import ATTACKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -144,11 +145,7 @@ def test_first_half_check_flags_or_raises() -> None:
     assert fine.details["late"] == [False] * 4 and all(0 <= f <= 10 for f in fine.details["first_break"])
 
 
-def test_points_already_broken_get_radius_zero(standard_model: nn.Module) -> None:
-    from bench.data import load_track_data
-    from bench.track import load_track
-
-    data = load_track_data(load_track("mnist5k"))
+def test_points_already_broken_get_radius_zero(standard_model: nn.Module, data: TrackData) -> None:
     x, y = data.eval_x[:64], data.eval_y[:64]
     with torch.no_grad():
         wrong = standard_model(x).argmax(1) != y
