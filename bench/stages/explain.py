@@ -107,8 +107,8 @@ KENDALL = register_score(
         order=71,
         description=(
             "Kendall τ between the true-class CAM before and after Boopathy et al.'s (2020) top-k attack "
-            "(ℓ∞ PGD at the track ε pushing down the 8 most relevant CAM cells), over images whose prediction "
-            "did not change; higher is more robust."
+            "(ℓ∞ PGD pushing down the 8 most relevant CAM cells; budget and steps in the record, 0.1 and 20 on "
+            "MNIST), over images whose prediction did not change; higher is more robust."
         ),
     )
 )
@@ -313,7 +313,7 @@ class ExplainStage(Stage):
         for p in model.parameters():
             p.requires_grad_(False)
         model.eval()
-        x, _y = ctx.eval_batch()
+        x, y = ctx.eval_batch()
         bs = int(s.get("batch_size", 500))
         with torch.no_grad():
             pred = torch.cat([model(x[i : i + bs]).argmax(1) for i in range(0, len(x), bs)])
@@ -399,7 +399,7 @@ class ExplainStage(Stage):
 
         # Boopathy et al. (needs a CAM)
         nb = int(s.get("robustness_n", 200))
-        xb, yb = x[:nb], _y[:nb]
+        xb, yb = x[:nb], y[:nb]
         try:
             class_activation_maps(model, xb[:1])
         except TypeError as exc:

@@ -528,11 +528,13 @@ class Manipulation:
                 return rows
             xc = self.heldout.composites[:ng]
             lab = [f"#{i}" for i in range(len(xc))]
-            rows.append(input_row(f"Active fooling: composites of classes {c1} (left) and {c2} (right)", xc, lab))
-            for who, model in (("original", self.original), ("fooled", fooled)):
-                for c in (c1, c2):
-                    h = interp.maps(model, xc, torch.full((len(xc),), c, device=xc.device), False)[0]
-                    rows.append(map_row(f"{interp.title} of class {c}, {who} model", interp.display(h, xc), lab))
+            if "composites" not in self._shown:
+                self._shown.add("composites")
+                rows.append(input_row(f"Active fooling: composites of classes {c1} (left) and {c2} (right)", xc, lab))
+            target = torch.full((len(xc),), c1, device=xc.device)
+            for who, model in (("original model", self.original), (f"after swap fooling (λ = {run.lam:g})", fooled)):
+                h = interp.maps(model, xc, target, False)[0]
+                rows.append(map_row(f"{interp.title} of class {c1}, {who}", interp.display(h, xc), lab))
             return rows
         x, y = self.heldout.x[:ng], self.heldout.y[:ng]
         labels = [f"#{i} {self.class_names[int(c)]}" for i, c in enumerate(y)]
