@@ -5,6 +5,8 @@ probabilities — from [0, 1] inputs, and bit-identical weights when trained twi
 from __future__ import annotations
 
 import dataclasses
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from torch import nn
 
 from bench.checkpoint import sha256_bytes, state_dict_bytes
 from bench.data import TrackData
+from bench.manifest import load_manifest
 from bench.plugins import DEFENSES
 from bench.protocols import Defense
 from bench.track import TRACKS, Track
@@ -119,3 +122,27 @@ def test_training_changes_the_weights(
     with seeded(track.seed):
         initial = sha256_bytes(state_dict_bytes(defense.build_model()))
     assert trained_twice[name][1] != initial
+
+
+# ------------------------------------------------------------------------------ baseline manifests
+MANIFESTS = sorted(Path(str(resources.files("leaderboard") / "entries")).glob("*/*.toml"))
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_baseline_manifest_is_a_valid_recipe(path: Path) -> None:
+    manifest = load_manifest(path)
+    assert manifest.baseline, f"{path}: baseline manifests set baseline = true"
+    assert manifest.track == path.parent.name
+    assert manifest.name == path.stem
+    assert manifest.defense is not None
+    track = TRACKS.get(manifest.track)
+    defense = DEFENSES.create(manifest.defense.name, track, **manifest.defense.hyperparameters)
+    defense.build_model()  # the architecture the recipe trains exists and accepts its arguments
+    if manifest.defense.name != "standard":
+        assert manifest.paper_url == defense.card.url
+
+
+@pytest.mark.parametrize("track_name", ["mnist5k", "mnist", "fashion-mnist"])
+def test_every_defense_has_a_baseline_on_the_mnist_tracks(track_name: str) -> None:
+    used = {load_manifest(p).defense.name for p in MANIFESTS if p.parent.name == track_name}  # type: ignore[union-attr]
+    assert set(NAMES) <= used, f"{track_name}: no baseline manifest for {sorted(set(NAMES) - used)}"
