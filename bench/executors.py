@@ -50,8 +50,9 @@ class LocalExecutor:
                 dynamic_ncols=True,
             )
             for cell in batch:
-                bar.set_postfix_str(cell.source + "->" + cell.entry if cell.source else cell.entry, refresh=False)
-                inner = _inner_progress(bar) if self.show_progress else None
+                label = cell.source + "->" + cell.entry if cell.source else cell.entry
+                bar.set_postfix_str(label, refresh=False)
+                inner = _inner_progress(bar, label) if self.show_progress else None
                 res = execute_cell(spec, cell, keys, inner)
                 results[cell.key] = res
                 if not res.ok:
@@ -61,9 +62,9 @@ class LocalExecutor:
         return results
 
 
-def _inner_progress(bar: Any) -> Callable[[int, int], None]:
+def _inner_progress(bar: Any, label: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
-        bar.set_postfix_str(f"{bar.postfix or ''} {done}/{total}".strip()[-60:], refresh=True)
+        bar.set_postfix_str(f"{label} {done}/{total}", refresh=True)
 
     return report
 
