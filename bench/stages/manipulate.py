@@ -511,6 +511,7 @@ class Manipulation:
             "accuracy_before": round(self.accuracy_original, 6),
             "accuracy_after": round(acc, 6),
             "accuracy_drop": round(self.accuracy_original - acc, 6),
+            "accuracy_drop_vs_control": round(self.accuracy_control - acc, 6),
             "transfers_to": transfer_targets(rho, self.rho_control, interp.explainer, self.transfer_drop),
             **{f"rho_{n}": v for n, v in rho.items()},
             "deletion_auc_before": del0,
