@@ -41,7 +41,7 @@ BATCH = 1000
 SAMPLES = 10
 
 
-def paired(ours: Callable[[], object], reference: Callable[[], object], repeats: int = 5) -> tuple[float, float]:
+def paired(ours: Callable[[], object], reference: Callable[[], object], repeats: int = 7) -> tuple[float, float]:
     """Median wall times of ``ours`` and ``reference``, run alternately (after one warm-up each) so that the
     machine's load drifts affect both alike."""
     ours()
