@@ -165,7 +165,7 @@ class InterpretabilityAwareTraining(BudgetedDefense):
 
         # PGD's objective sees what the model returns: give it the flattened CAMs (logits are their means).
         return pgd(
-            _FlatCam(model),
+            FlatCam(model),
             x,
             y,
             threat,
@@ -197,7 +197,7 @@ class InterpretabilityAwareTraining(BudgetedDefense):
         return ce + float(self.hp["lam"]) * discrepancy
 
 
-class _FlatCam(nn.Module):
+class FlatCam(nn.Module):
     """``x ↦ cam(x).flatten(1)``: lets the functional PGD core maximise a CAM-based objective."""
 
     def __init__(self, model: nn.Module) -> None:
