@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see bench/__init__.py
 from collections.abc import Iterator
 from pathlib import Path
 
