@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import inspect
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -16,7 +18,7 @@ from bench.manifest import EntryManifest, ManifestError, load_manifest, parse_ma
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
 from bench.protocols import Defense
-from bench.track import Track
+from bench.track import Track, canonical_json
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,24 @@ class Entry:
             return None
         self.import_module()
         return DEFENSES.create(ref.name, track, **ref.hyperparameters)
+
+    def recipe_fingerprint(self, track: Track) -> str:
+        """Everything that determines the trained weights besides the track: the defense's name, its
+        *resolved* hyperparameters (defaults and per-track defaults included) and the sha256 of its source
+        module — so two manifests asking for the same recipe share cells, and editing a defense's code or
+        defaults invalidates them. Checkpoint entries: the manifest's checkpoint spec (its sha256)."""
+        defense = self.defense(track)
+        if defense is None:
+            return self.manifest.recipe_json()
+        module = inspect.getmodule(type(defense))
+        source = inspect.getsource(module) if module is not None else ""
+        return canonical_json(
+            {
+                "defense": defense.name,
+                "hyperparameters": defense.hp,
+                "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+            }
+        )
 
     def architecture(self, track: Track) -> str:
         """Name of the architecture the entry's model uses."""

@@ -107,7 +107,7 @@ def plan_cells(spec: RunSpec) -> list[Cell]:
         if stage.scope is Scope.ENTRY:
             for name, entry in sorted(entries.items()):
                 deps = tuple(keys[(d, name)] for d in stage.requires)
-                recipe = entry.manifest.recipe_json() if stage.name == "train" else None
+                recipe = entry.recipe_fingerprint(track) if stage.name == "train" else None
                 key = _hash(
                     {
                         **base,

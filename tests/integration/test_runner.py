@@ -218,3 +218,41 @@ def test_cli_run_renders_the_site_and_says_where(tmp_path: Path) -> None:
     last = out.stdout.strip().splitlines()[-1]
     assert last == f"Leaderboard: {(tmp_path / 'site' / 'index.html').resolve()}"
     assert "Clean acc." in out.stdout  # the summary table
+
+
+def test_train_key_follows_resolved_hyperparameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.entries import Entry
+    from bench.manifest import parse_manifest
+    from bench.plugins import DEFENSES
+    from bench.runner import RunSpec, plan_cells
+
+    def train_key(hp: dict[str, object]) -> str:
+        m = parse_manifest(
+            {
+                "name": "e",
+                "title": "t",
+                "authors": "a",
+                "track": "mnist5k",
+                "defense": {"name": "pgd_at", "hyperparameters": hp},
+            }
+        )
+        spec = RunSpec(track="mnist5k", entries=(Entry(m).to_payload(),), store="/nonexistent", stages=("train",))
+        return next(c.key for c in plan_cells(spec) if c.stage == "train")
+
+    cls = DEFENSES.get("pgd_at")
+    default_steps = cls(load_track_for_test()).hp["steps"]
+    assert train_key({}) == train_key({"steps": default_steps})  # same resolved recipe, same cell
+    assert train_key({}) != train_key({"steps": default_steps + 1})
+    before = train_key({})
+    monkeypatch.setattr(
+        cls,
+        "track_defaults",
+        {**cls.track_defaults, "mnist5k": {**cls.track_defaults.get("mnist5k", {}), "steps": default_steps + 2}},
+    )
+    assert train_key({}) != before  # editing a defense's defaults invalidates its cached cells
+
+
+def load_track_for_test():  # type: ignore[no-untyped-def]
+    from bench.track import load_track
+
+    return load_track("mnist5k")
