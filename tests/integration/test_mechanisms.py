@@ -1,12 +1,14 @@
 """Mechanism checks: each defense does what its paper says it does, on mnist5k (papers.md's "small-scale
 check" of each paper). Every model is trained once per session, deterministically.
 
-* The defenses whose claims are about the leaderboard entry itself — input_gradient's clean accuracy and
-  transfer robustness, pgd_at/trades's PGD accuracy (and no collapse to chance), interpretability_aware's
-  CAM discrepancy — train exactly their mnist5k recipe (the track budget capped by their own ``epochs``)
-  and are compared with ``standard``'s recipe (10 epochs).
-* The regularisers whose check is a mechanism (activation change, ARA, the distillation flag) train 3
-  epochs and are compared with the shared 3-epoch ``standard_model``.
+* The adversarial-training defenses — pgd_at and trades (PGD accuracy, and no collapse to chance) and
+  interpretability_aware (CAM discrepancy) — train exactly their mnist5k leaderboard recipe (the track budget
+  capped by their own ``epochs``): a recipe that collapses fails here, not silently on the leaderboard.
+* input_gradient (at its sweep-chosen coefficient) trains 5 epochs and is compared with a 5-epoch
+  ``standard`` (half its 10-epoch recipe, to keep the suite's time; the recipe's own figures are in the
+  report: clean 0.922 vs 0.938).
+* The other regularisers (activation change, ARA, the distillation flag) and the references of the
+  adversarial ones train 3 epochs, compared with the shared 3-epoch ``standard_model``.
 
 A wrong objective fails these: a doubleback that does not penalise the input gradient leaves its norm
 where standard's is; adversarial training that collapses fails the clean-accuracy floor; a CAM penalty that
@@ -60,11 +62,13 @@ def _pgd_robust(model: nn.Module, track: Track, x: Tensor, y: Tensor, threat: Th
 
 @pytest.fixture(scope="session")
 def trained(track: Track, data: TrackData, standard_model: nn.Module) -> dict[str, nn.Module]:
-    """Every mechanism model, trained once (deterministic): ``<name>`` are the mnist5k recipes, ``<name>@3``
-    the 3-epoch versions."""
+    """Every mechanism model, trained once (deterministic): ``<name>`` are the mnist5k recipes, ``<name>@k``
+    k-epoch versions."""
     models = {"standard@3": standard_model}
-    for name in ("standard", "input_gradient", "pgd_at", "trades", "interpretability_aware"):
+    for name in ("pgd_at", "trades", "interpretability_aware"):
         models[name] = train_defense(track, data, name, epochs=track.training.epochs)
+    for name in ("standard", "input_gradient"):
+        models[f"{name}@5"] = train_defense(track, data, name, epochs=5)
     for name in ("activation_sensitivity", "lipschitz", "distillation"):
         models[f"{name}@3"] = train_defense(track, data, name, epochs=SHORT)
     return models
@@ -72,7 +76,7 @@ def trained(track: Track, data: TrackData, standard_model: nn.Module) -> dict[st
 
 # ------------------------------------------------------------------------------ Ross & Doshi-Velez
 def test_input_gradient_regularisation(trained: dict[str, nn.Module], data: TrackData) -> None:
-    std, ig = trained["standard"], trained["input_gradient"]
+    std, ig = trained["standard@5"], trained["input_gradient@5"]
     x, y = data.eval_x, data.eval_y
     acc_std, acc_ig = _accuracy(std, x, y), _accuracy(ig, x, y)
     with torch.no_grad():
@@ -93,7 +97,7 @@ def test_input_gradient_regularisation(trained: dict[str, nn.Module], data: Trac
         {e: f"{b:.3f} vs {a:.3f}" for e, (a, b) in transfer.items()},
     )
     assert acc_ig >= acc_std - 0.02, "clean accuracy must stay within 2 points of standard"
-    assert norm_ig < 0.9 * norm_std, "the input-gradient norm on correctly classified images must drop"
+    assert norm_ig < 0.8 * norm_std, "the input-gradient norm on correctly classified images must drop"
     for eps, (a_std, a_ig) in transfer.items():
         assert a_ig >= a_std + 0.10, f"FGSM transferred from standard at ε={eps}: needs ≥ 10 points over standard"
 
@@ -104,7 +108,7 @@ def test_adversarial_training_raises_pgd_accuracy(
     name: str, trained: dict[str, nn.Module], track: Track, data: TrackData
 ) -> None:
     x, y = data.eval_batch(N_ATTACK)
-    model, std = trained[name], trained["standard"]
+    model, std = trained[name], trained["standard@3"]
     clean = _accuracy(model, data.eval_x, data.eval_y)
     robust, robust_std = (
         float(_pgd_robust(model, track, x, y).float().mean()),
@@ -160,7 +164,7 @@ def test_interpretability_aware_lowers_cam_discrepancy(
 ) -> None:
     x, y = data.eval_batch(N_ATTACK)
     d_int, top_int = cam_discrepancy_under_attack(trained["interpretability_aware"], track, x, y)
-    d_std, top_std = cam_discrepancy_under_attack(trained["standard"], track, x, y)
+    d_std, top_std = cam_discrepancy_under_attack(trained["standard@3"], track, x, y)
     clean = _accuracy(trained["interpretability_aware"], data.eval_x, data.eval_y)
     log.info(
         "interpretability_aware: relative D_train under the interpretation attack %.3f vs standard %.3f; "
