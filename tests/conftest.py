@@ -47,7 +47,7 @@ def shared_data_root() -> Path:
     env = os.environ.get("ROBEX_DATA")
     root = Path(env) if env else SHARED_DATA
     if not (root / "MNIST" / "raw").is_dir():
-        pytest.skip(f"full datasets not available (looked in {root}; set ROBEX_DATA)")
+        pytest.skip(reason=f"full datasets (../shared/data) not available: looked in {root}; set ROBEX_DATA")
     return root
 
 
