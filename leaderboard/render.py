@@ -3,6 +3,7 @@
 Output (deterministic: the same records give the same bytes)::
 
     index.html                 one sortable table per track (full runs only)
+    claims.html                the five papers' claims tested on each track's records (leaderboard.claims)
     quick.html                 quick-mode records, listed apart, never ranked (only when there are any)
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
@@ -35,6 +36,7 @@ from bench.atomic import atomic_write_text
 from bench.compare import ScoreInfo, score_infos
 from bench.records import Record, load_records
 from bench.types import ScoreSpec
+from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, TrackInfo, build_site, leaderboard_csv, leaderboard_json
 
 log = logging.getLogger(__name__)
@@ -125,9 +127,10 @@ class SiteWriter:
         html = self.env.get_template(template).render(root=root, csp=self.csp, css=css, js=js, **context)
         self.write(relative, html)
 
-    def site(self, site: Site) -> Path:
-        """Every page, badge and data file of ``site``; returns the index's path."""
+    def site(self, site: Site, claims: tuple[TrackClaims, ...] = ()) -> Path:
+        """Every page, badge and data file of ``site`` and the claims page; returns the index's path."""
         self.page("index.html", "index.html.j2", site=site)
+        self.page("claims.html", "claims.html.j2", claims=claims)
         if site.quick:
             self.page("quick.html", "quick.html.j2", site=site)
         for track in (*site.tracks, *site.quick):
@@ -179,7 +182,8 @@ def render_records(
     meta = dict(infos) if infos is not None else score_infos(specs)
     tinfo = dict(tracks) if tracks is not None else track_infos({r.track for r in recs})
     site = build_site(recs, meta, tinfo, base_url=base_url)
-    return SiteWriter(Path(out)).site(site)
+    claims = build_claims(recs, {name: info.title for name, info in tinfo.items()})
+    return SiteWriter(Path(out)).site(site, claims)
 
 
 def render_site(results_root: Path, out: Path, *, base_url: str = "") -> Path:
