@@ -129,3 +129,19 @@ def test_sort_follow_link_curves_no_console_errors(driver: Any, site: Path, tmp_
     assert d.find_element(By.TAG_NAME, "h1").text == HOSTILE_TITLE  # shown as text, not run
     assert errors == []
     assert (tmp_path / "index.png").stat().st_size > 10_000
+
+
+def test_claims_page_is_reached_from_the_header(driver: Any, site: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    d = driver
+    d.get((site / "index.html").as_uri())
+    d.find_element(By.LINK_TEXT, "Papers' claims").click()
+    assert d.current_url.endswith("/claims.html")
+    assert d.find_element(By.TAG_NAME, "h1").text == "The papers' claims, tested on the records"
+    papers = d.find_elements(By.CSS_SELECTOR, "#claims-toy h3")
+    assert len(papers) == 5
+    # the synthetic toy track has none of the baselines the claims name: every verdict is "not measured"
+    verdicts = {c.text for c in d.find_elements(By.CSS_SELECTOR, "td.verdict")}
+    assert verdicts == {"not measured"}
+    assert _console_errors(d) == []
