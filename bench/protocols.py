@@ -71,6 +71,32 @@ def project(x_adv: Tensor, x: Tensor, threat: ThreatModel, *, bounded: bool = Tr
     return x_adv.clamp(threat.lower, threat.upper)
 
 
+def project_violations(x_adv: Tensor, x: Tensor, threat: ThreatModel, *, bounded: bool = True) -> Tensor:
+    """:func:`project`, except that whatever is already feasible stays bit-identical: ℓ∞ and the domain
+    replace only the coordinates outside their bounds (with x + clip(x_adv − x, −ε, ε), resp. the bound),
+    ℓ2 rescales only the samples outside the ball. (:func:`project` recomputes x + (x_adv − x), which can
+    move a feasible value by one float ulp.) What :meth:`Attack.perturb` applies to a plug-in's output.
+
+    >>> x = torch.full((1, 3), 0.1)
+    >>> a = torch.tensor([[0.1 + 1e-7, 0.5, -1.0]])
+    >>> out = project_violations(a, x, ThreatModel(norm=Norm.LINF, eps=0.3))
+    >>> out[0, 0] == a[0, 0], round(float(out[0, 1]), 6), float(out[0, 2])
+    (tensor(True), 0.4, 0.0)
+    """
+    if bounded:
+        delta = x_adv - x
+        if threat.norm is Norm.LINF:
+            outside = delta.abs() > threat.eps
+            x_adv = torch.where(outside, x + delta.clamp(-threat.eps, threat.eps), x_adv)
+        else:
+            norms = delta.flatten(1).norm(dim=1)
+            outside = norms > threat.eps
+            factor = (threat.eps / norms.clamp_min(1e-12)).clamp(max=1.0)
+            shape = (-1,) + (1,) * (delta.dim() - 1)
+            x_adv = torch.where(outside.view(shape), x + delta * factor.view(shape), x_adv)
+    return x_adv.clamp(threat.lower, threat.upper)
+
+
 # --------------------------------------------------------------------------------------------- attacks
 @dataclass(frozen=True)
 class AttackOutput:
@@ -106,8 +132,9 @@ class Attack(ABC):
 
     The base, not the plug-in, guarantees: the model is a call argument; eval mode is forced and
     restored; parameters get no gradients; inputs are never mutated; the result lies in the ε-ball (unless
-    ``minimal_norm``) and in ``[lower, upper]``; only points still classified correctly are attacked
-    (AutoAttack semantics); every random draw comes from the ``generator`` argument.
+    ``minimal_norm``) and in ``[lower, upper]`` (only values outside are replaced: a feasible output of the
+    plug-in is returned bit for bit); only points still classified correctly are attacked (AutoAttack
+    semantics); every random draw comes from the ``generator`` argument.
     """
 
     name: ClassVar[str]
@@ -166,7 +193,7 @@ class Attack(ABC):
                 if isinstance(proposed, Proposal):
                     details, proposed = proposed.details, proposed.x_adv
                 candidate = proposed.detach()
-                x_adv[idx] = project(candidate, x0[idx], self.threat, bounded=not self.minimal_norm)
+                x_adv[idx] = project_violations(candidate, x0[idx], self.threat, bounded=not self.minimal_norm)
             with torch.no_grad():
                 success = self.criterion(model(x_adv), y)
         if not self.targeted:
