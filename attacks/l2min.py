@@ -17,6 +17,16 @@ Algorithm (T steps, total length E, momentum μ), for each image, batched:
   ``on_late="raise"`` or, by default, flag each offending image in ``details["late"]`` (its radius is
   still a verified adversarial radius, just possibly loose; an image never broken gets radius ∞).
 
+Lazy gradients (``lazy_gradients=True``, same algorithm, fewer backward passes): the gradient of step t
+is only *used* where the property holds at x+δ (step 4: d = −δ elsewhere), so each step first runs a
+no-grad forward pass on every sample to get the property, then a forward+backward pass on exactly the rows
+where it holds. The trajectory is the official one (up to float differences in those rows' passes when
+they are batched differently); a sample spends one gradient evaluation per step at which the property
+holds, instead of one per step. An optional per-sample cap ``max_gradients`` on those evaluations stops a
+sample that would need one more (the property holds and its cap is spent): its δ and momentum stay as they
+are for the remaining steps (direction 0), so its best-so-far δ is final. ``SearchResult.gradient_evaluations``
+counts the backward rows per sample (eager: T for every sample).
+
 Deviation from the official search, on purpose: it does not clip x+δ to [0, 1]; we project every iterate
 onto the domain (δ ← clip(x+δ) − x), so every candidate is a valid image and the reported radius is the
 RMSE of a real input. Gradients are the same (taken at the clipped point, which is the iterate). Radii can
@@ -76,11 +86,13 @@ class SearchResult:
         x_adv: Best (smallest-RMSE) input where the property was broken; ``x`` where it never was.
         radius: RMSE of ``x_adv − x``; ``inf`` where the property was never broken.
         first_break: Step at which the property was first broken; −1 where never.
+        gradient_evaluations: Forward+backward passes spent on each sample (eager: ``steps`` for all).
     """
 
     x_adv: Tensor
     radius: Tensor
     first_break: Tensor
+    gradient_evaluations: Tensor
 
 
 def l2min_search(
@@ -95,14 +107,23 @@ def l2min_search(
     lower: float = 0.0,
     upper: float = 1.0,
     start: Tensor | None = None,
+    lazy_gradients: bool = False,
+    max_gradients: int | Tensor | None = None,
 ) -> SearchResult:
-    """Woods et al.'s L2,min search (module docstring), batched; T forward+backward passes plus one forward.
+    """Woods et al.'s L2,min search (module docstring), batched.
+
+    Cost: eager (default), T forward+backward passes on every sample plus one forward pass (the official
+    search). With ``lazy_gradients``, T + 1 no-grad forward passes on every sample, plus one forward+backward
+    pass for each sample and step t < T at which the property holds at x+δ_t: the same trajectory, paying
+    only for the gradients the update d = ∇ (property holds) / −δ (broken) reads. ``max_gradients`` (an int,
+    or one per sample) caps each sample's forward+backward passes; a sample whose cap is spent stops where
+    the property holds (δ and m frozen), keeping its best-so-far δ. Both are counted per sample in
+    ``SearchResult.gradient_evaluations``.
 
     Extensions, off by default (the defaults are the official search): ``total_length`` may be a
     per-sample tensor, and ``start`` a starting input in the domain (δ₀ = start − x instead of 0), which
-    turns the search into a local refinement of a known adversarial point (used by
-    :func:`attacks.radii.minimal_radii`). Does not touch the model's mode (callers use the :class:`L2Min`
-    attack or ``evaluation_mode``).
+    turns the search into a local refinement of a known adversarial point. Does not touch the model's mode
+    (callers use the :class:`L2Min` attack or ``evaluation_mode``).
     """
     if steps < 1:
         raise ValueError("steps must be at least 1")
@@ -111,6 +132,11 @@ def l2min_search(
         raise ValueError(f"total_length must be positive, got {total_length}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    cap = None
+    if max_gradients is not None:
+        cap = torch.as_tensor(max_gradients, dtype=torch.long, device=x.device).expand(len(x))
+        if not bool((cap >= 0).all()):
+            raise ValueError(f"max_gradients must be non-negative, got {max_gradients}")
     crit = Criterion(criterion)
     x = x.detach()
     shape = (-1,) + (1,) * (x.dim() - 1)
@@ -120,18 +146,32 @@ def l2min_search(
     best = torch.zeros_like(x)
     best_sq = torch.full((len(x),), float("inf"), dtype=x.dtype, device=x.device)
     first = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
+    count = torch.zeros(len(x), dtype=torch.long, device=x.device)
     grad = torch.zeros_like(x)
+    frozen: Tensor | None = None
     for t in range(steps + 1):
         xt = x + delta
-        if t < steps:
+        if t == steps or lazy_gradients or cap is not None:
+            with torch.no_grad():
+                logits = model(xt)
+            ok = holds(crit, logits, y)
+            if t < steps:
+                allowed = torch.ones_like(ok) if cap is None else count < cap
+                rows = (ok & allowed if lazy_gradients else allowed).nonzero().squeeze(1)
+                grad = torch.zeros_like(x)
+                if len(rows):
+                    xg = xt[rows].requires_grad_(True)
+                    loss = F.cross_entropy(model(xg), y[rows], reduction="sum")
+                    (g,) = torch.autograd.grad(loss, xg)
+                    grad[rows] = g
+                    count[rows] += 1
+                frozen = ok & ~allowed
+        else:
             xg = xt.requires_grad_(True)
             logits = model(xg)
             (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), xg)
-            logits = logits.detach()
-        else:
-            with torch.no_grad():
-                logits = model(xt)
-        ok = holds(crit, logits, y)
+            ok = holds(crit, logits.detach(), y)
+            count += 1
         broken = ~ok
         first = torch.where(broken & (first < 0), torch.full_like(first, t), first)
         dsq = delta.flatten(1).pow(2).mean(1)
@@ -142,11 +182,18 @@ def l2min_search(
             break
         direction = torch.where(ok.view(shape), grad, -delta)
         direction = direction / (1e-8 + rmse(direction)).view(shape)
-        mom = momentum * mom + (1 - momentum) * direction if momentum > 0 else direction
-        delta = (x + delta + step_size(t, steps, 1.0) * length * mom).clamp(lower, upper) - x
+        new_mom = momentum * mom + (1 - momentum) * direction if momentum > 0 else direction
+        new_delta = (x + delta + step_size(t, steps, 1.0) * length * new_mom).clamp(lower, upper) - x
+        if frozen is None:
+            mom, delta = new_mom, new_delta
+        else:
+            mom = torch.where(frozen.view(shape), mom, new_mom)
+            delta = torch.where(frozen.view(shape), delta, new_delta)
     found = best_sq.isfinite()
     x_adv = x + best
-    return SearchResult(x_adv=x_adv, radius=torch.where(found, rmse(best), best_sq), first_break=first)
+    return SearchResult(
+        x_adv=x_adv, radius=torch.where(found, rmse(best), best_sq), first_break=first, gradient_evaluations=count
+    )
 
 
 @ATTACKS.register("l2min")

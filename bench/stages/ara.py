@@ -1,9 +1,11 @@
 """The ``ara`` stage: Woods et al.'s attack ARA and BTR ARA from per-image minimal RMSE radii.
 
-Radii come from ``attacks.radii.minimal_radii`` (the per-sample minimum over Woods' L2,min search and
-FAB-L2, every radius verified adversarial; images already violating the criterion at radius 0):
+Radii come from ``attacks.radii.minimal_radii`` (the per-sample minimum over Woods' L2,min search, run
+with lazy gradients, and FAB-L2, shortened by a forward-only bisection towards x; every radius verified
+adversarial; images already violating the criterion at radius 0; at most ``gradient_budget`` = 450
+gradient evaluations per image, Woods' own search's count):
 
-* attack ARA: criterion "misclassified" (argmax ≠ y), L2,min and FAB;
+* attack ARA: criterion "misclassified" (argmax ≠ y), L2,min and FAB-T;
 * BTR ARA: criterion "true-class probability ≤ 1/K" (Woods' ``use_l2min='btr'``), L2,min only (FAB has
   no BTR criterion).
 
@@ -88,6 +90,7 @@ class ARAStage(Stage):
     """Minimal radii for both criteria on the first ``n`` images; ARA, curve and radii in the record."""
 
     order = 60
+    version = "2"  # 2: lazy-gradient L2,min with Woods' full schedule + FAB-T + bisection (was FAB then warm L2,min)
 
     def settings(self, track: Track, quick: bool) -> dict[str, Any]:
         """``[stages.ara]`` with defaults filled in."""
@@ -98,6 +101,7 @@ class ARAStage(Stage):
             "use_fab": True,
             "fab_steps": 50,
             "fab_targets": 2,
+            "gradient_budget": 450,
             "radius_cap": 1.0,
             "pool": 1000,
             "eot_draws": 8,
@@ -133,6 +137,7 @@ class ARAStage(Stage):
                 use_fab=bool(s["use_fab"]) and criterion == "misclassify",
                 fab_steps=int(s["fab_steps"]),
                 fab_targets=int(s["fab_targets"]),
+                gradient_budget=int(s["gradient_budget"]),
             )
             radius = result.radius.detach().cpu().double()
             found = torch.isfinite(radius) & result.verified.cpu().bool()
@@ -174,7 +179,9 @@ class ARAStage(Stage):
                     "l2min_steps": int(result.details.get("steps", 0)),
                     "fab_steps": int(result.details.get("fab_steps", 0)),
                     "fab_targets": int(result.details.get("fab_targets", 0)),
-                    "gradient_evaluations_per_image": int(result.details.get("gradient_evaluations", 0)),
+                    "gradient_evaluations_per_image": float(result.details.get("gradient_evaluations", 0.0)),
+                    "gradient_evaluations_max": int(result.details.get("gradient_evaluations_max", 0)),
+                    "gradient_budget": int(result.details.get("gradient_budget", 0)),
                 }
             )
             ctx.progress(i + 1, len(CRITERIA))

@@ -1,6 +1,7 @@
 """Woods et al.'s L2,min search: the exact official algorithm (checked against a line-by-line transcription
 of ``_adv_images`` from shared/docs/papers.md §4.1 where clipping cannot matter), the analytic minimal
-distance on linear models in RMSE units, both criteria, and the first-half sanity check."""
+distance on linear models in RMSE units, both criteria, and the first-half sanity check; the lazy-gradient
+variant is the same search, and its per-sample gradient cap is a hard bound."""
 
 from __future__ import annotations
 
@@ -157,6 +158,41 @@ def test_points_already_broken_get_radius_zero(standard_model: nn.Module, data: 
     assert (out.radius[wrong] == 0).all() and torch.equal(out.x_adv[wrong], x[wrong])
     assert all(out.details["first_break"][i] is None for i in wrong.nonzero().squeeze(1).tolist())
     assert (out.radius[~wrong] > 0).all()
+
+
+@pytest.mark.parametrize("criterion", ["misclassify", "btr"])
+def test_lazy_gradients_are_the_same_search(criterion: str) -> None:
+    """One image at a time (every pass then sees the same one-row batch, so no float differences from batch
+    composition), the lazy search is the eager one bit for bit, for fewer gradient evaluations."""
+    model = linear_model(3, seed=3)
+    x, y = interior_points(model, 6)
+    for i in range(len(x)):
+        xi, yi = x[i : i + 1], y[i : i + 1]
+        eager = l2min_search(model, xi, yi, criterion=criterion, steps=100)
+        lazy = l2min_search(model, xi, yi, criterion=criterion, steps=100, lazy_gradients=True)
+        assert torch.equal(lazy.x_adv, eager.x_adv) and torch.equal(lazy.radius, eager.radius)
+        assert torch.equal(lazy.first_break, eager.first_break) and lazy.radius.isfinite().all()
+        assert eager.gradient_evaluations.tolist() == [100]
+        # the property holds at steps 0..first_break-1, then about half of the remaining steps
+        assert int(lazy.first_break) <= int(lazy.gradient_evaluations) < 75
+
+
+def test_gradient_cap_is_a_hard_bound_per_sample() -> None:
+    model = linear_model(3, seed=3)
+    x, y = interior_points(model, 6)
+    cap = torch.tensor([0, 1, 3, 10, 30, 1000])
+    for lazy in (True, False):
+        out = l2min_search(model, x, y, steps=100, lazy_gradients=lazy, max_gradients=cap)
+        spent = out.gradient_evaluations
+        assert (spent <= cap).all()
+        if not lazy:  # eager: one evaluation per step until the cap
+            assert spent.tolist() == cap.clamp(max=100).tolist()
+        assert int(spent[0]) == 0 and out.radius[0].isinf()  # no gradient, no move: x is never adversarial
+        finite = out.radius.isfinite()
+        with torch.no_grad():
+            assert (model(out.x_adv[finite]).argmax(1) != y[finite]).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        l2min_search(model, x, y, steps=10, lazy_gradients=True, max_gradients=-1)
 
 
 def test_bad_settings_raise() -> None:
