@@ -6,7 +6,6 @@ Run: ``python tests/benchmarks/bench_runner.py``
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,14 +48,20 @@ def cached_cell_overhead(tmp: Path) -> Row:
     )
 
 
+PEAK_RSS = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
 def peak_memory(tmp: Path) -> Row:
     """Peak RSS of ``robex run --quick`` (all baselines) vs a bare ``import torch`` process."""
 
     def rss(cmd: list[str]) -> float:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        subprocess.run(cmd, check=True, capture_output=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        return max(after, before) / 1024
+        # A fresh wrapper process per command: RUSAGE_CHILDREN is a maximum over every child ever waited
+        # for, so measured in this process it would report whichever earlier child was largest.
+        out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cmd], check=True, capture_output=True, text=True)
+        return int(out.stdout.split()[-1]) / 1024
 
     bare = rss([sys.executable, "-c", "import torch, torchvision; torch.zeros(1)"])
     ours = rss(
@@ -81,7 +86,7 @@ def peak_memory(tmp: Path) -> Row:
         bare,
         "MiB",
         "report",
-        "ru_maxrss of the child processes (max so far, so run first)",
+        "ru_maxrss of each command, measured by its own wrapper process",
     )
 
 
