@@ -378,8 +378,8 @@ def activation_sensitivity(ev: Evidence) -> PaperClaims:
     )
     return PaperClaims(
         "activation_sensitivity",
-        "Regularizing neural activation sensitivity (Shabtai group, Ben-Gurion University)",
-        "reconstructed from the abstracts (papers.md §2)",
+        "Regularizing neural activation sensitivity (objective reconstructed from the abstracts)",
+        "Shabtai group, Ben-Gurion University",
         "",
         "§2.3",
         "Lowering the sensitivity of individual neurons to small input perturbations improves interpretability, "
