@@ -132,20 +132,22 @@ class Evidence:
         sec = r.details.get(stage) if r is not None else None
         return sec if isinstance(sec, Mapping) else {}
 
-    def curve_at(self, entry: str, stage: str, key: str, x: float) -> float | None:
-        """The y of ``details[stage]["curves"][key]`` at ``x`` (None when absent)."""
+    def curve(self, entry: str, stage: str, key: str) -> list[tuple[float, float]]:
+        """The (x, y) points of ``details[stage]["curves"][key]`` ([] when absent)."""
         curve = self.section(entry, stage).get("curves", {}).get(key)
         if not isinstance(curve, Mapping):
-            return None
-        for xi, yi in zip(curve.get("x", []), curve.get("y", []), strict=False):
-            if math.isclose(float(xi), x, rel_tol=1e-6, abs_tol=1e-9):
-                return float(yi)
-        return None
+            return []
+        return [(float(a), float(b)) for a, b in zip(curve.get("x", []), curve.get("y", []), strict=False)]
+
+    def curve_at(self, entry: str, stage: str, key: str, x: float) -> float | None:
+        """The y of a curve at ``x`` (None when absent)."""
+        return next(
+            (b for a, b in self.curve(entry, stage, key) if math.isclose(a, x, rel_tol=1e-6, abs_tol=1e-9)), None
+        )
 
     def curve_x(self, entry: str, stage: str, key: str) -> list[float]:
         """The x grid of a curve ([] when absent)."""
-        curve = self.section(entry, stage).get("curves", {}).get(key)
-        return [float(v) for v in curve.get("x", [])] if isinstance(curve, Mapping) else []
+        return [a for a, _ in self.curve(entry, stage, key)]
 
     def row(self, entry: str, stage: str, **match: Any) -> Mapping[str, Any] | None:
         """The first row of ``details[stage]["table"]`` whose fields equal ``match``."""

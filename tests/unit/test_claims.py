@@ -123,6 +123,31 @@ def test_boopathy_beyond_eps_compares_every_grid_point_above_the_track_eps() -> 
     }
 
 
+@pytest.mark.parametrize(("lipschitz", "expected"), [(0.031, Verdict.HOLDS), (0.030, Verdict.FAILS)])
+def test_woods_ara_must_rise_for_every_defended_entry(lipschitz: float, expected: Verdict) -> None:
+    recs = [record("standard", {"ara_attack": score(0.030)})]
+    recs += [record(n, {"ara_attack": score(0.05)}) for n in ("pgd_at", "trades", "input_gradient")]
+    assert check(recs, "woods2019", 0).verdict is Verdict.MISSING  # lipschitz absent: no verdict
+    recs.append(record("lipschitz", {"ara_attack": score(lipschitz)}))
+    assert check(recs, "woods2019", 0).verdict is expected
+
+
+@pytest.mark.parametrize(
+    ("ours", "expected"),
+    [
+        (score(0.25, 0.21, 0.29), Verdict.HOLDS),  # +25 points, intervals apart
+        (score(0.09, 0.07, 0.11), Verdict.FAILS),  # intervals apart but below the 10-point margin
+        (score(0.25, 0.01, 0.49), Verdict.FAILS),  # 25 points but the intervals overlap
+    ],
+)
+def test_boopathy_far_more_robust_needs_ten_points_and_disjoint_intervals(ours: ScoreRecord, expected: Verdict) -> None:
+    recs = [
+        record("standard", {"autoattack_accuracy": score(0.0, 0.0, 0.02)}),
+        record("interpretability_aware", {"autoattack_accuracy": ours}),
+    ]
+    assert check(recs, "boopathy2020", 1).verdict is expected
+
+
 def test_woods_identity_fails_when_ara_exceeds_the_mean_radius() -> None:
     def ara(a: float, r: float) -> dict[str, Any]:
         return {"table": [{"criterion": "attack", "ara_exact": a, "mean_radius": r}]}
