@@ -381,3 +381,18 @@ class Stage(ABC):
     def summarize(self, entry: str, outputs: Mapping[tuple[str, str], StageOutput]) -> StageOutput:
         """PAIR stages: the record section of ``entry`` from all (source, target) outputs of the track."""
         raise NotImplementedError(f"stage {self.name!r} has scope {self.scope.value} and no summarize")
+
+    def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
+        """Per-image 0/1 robustness (1 = the attack failed), in the evaluation-image order, of every attack this
+        stage ran within the track's threat model, by label; the ``robust_accuracy`` finalizer takes their
+        per-image worst case. Default: ``details["attacks_at_eps"][label]["robust"]`` (none when absent); a
+        listed attack without its vector is an error, never silently left out."""
+        found: dict[str, list[int]] = {}
+        for label, item in dict(output.details.get("attacks_at_eps", {})).items():
+            robust = item.get("robust") if isinstance(item, Mapping) else None
+            if not isinstance(robust, list):
+                raise ValueError(
+                    f"stage {self.name!r}: attack {label!r} in attacks_at_eps has no per-image 'robust' list"
+                )
+            found[str(label)] = [int(r) for r in robust]
+        return found

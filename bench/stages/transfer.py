@@ -290,13 +290,23 @@ class TransferStage(Stage):
 
     @staticmethod
     def _attacks_at_eps(outs: Mapping[str, StageOutput], track_eps: float, n: int) -> dict[str, Any]:
-        """For every crafted set within the track's budget: the worst source's accuracy (for robust_accuracy)."""
+        """Every crafted set within the track's budget, as one attack per set: an image is robust when the
+        examples from *every* source (this entry's own included) fail on it (for ``robust_accuracy``); the
+        worst single source is named."""
         found: dict[str, Any] = {}
         labels = next(iter(outs.values())).details["accuracy"].keys()
         for label in labels:
             if parse_label(label)[1] > track_eps * (1 + 1e-9):
                 continue
             by_source = {src: float(out.details["accuracy"][label]) for src, out in outs.items()}
-            src = min(by_source, key=lambda s: (by_source[s], s))
-            found[f"{label} from {src}"] = {"accuracy": by_source[src], "n": n}
+            worst = min(by_source, key=lambda s: (by_source[s], s))
+            vectors = [out.details["robust"][label] for out in outs.values()]
+            robust = [int(all(col)) for col in zip(*vectors, strict=True)]
+            found[f"{label} from every source ({len(outs)})"] = {
+                "accuracy": sum(robust) / n,
+                "n": n,
+                "robust": robust,
+                "worst_source": worst,
+                "worst_source_accuracy": by_source[worst],
+            }
         return found
