@@ -82,15 +82,17 @@ GRID_ATTACKS: tuple[str, ...] = ("fgsm", "tgsm")
 
 def craft_plan(track: Track, settings: Mapping[str, Any]) -> list[tuple[str, str, ThreatModel, dict[str, Any]]]:
     """(label, attack, threat, kwargs) of every crafted set: the grid attacks at each ε of ``eps_grid`` and
-    PGD at the track's ε (the headline), the latter at full budget (``early_stop=False``: the final iterate
-    of every restart; see the module docstring for the restart policy)."""
+    PGD at the track's ε (the headline); the iterative attacks at full budget (``early_stop=False``: the final
+    iterate; see the module docstring for PGD's restart policy)."""
     base = track.threat
     plan: list[tuple[str, str, ThreatModel, dict[str, Any]]] = []
     for attack in settings.get("grid_attacks", GRID_ATTACKS):
         for value in settings["eps_grid"]:
             eps = parse_eps(value)
             threat = ThreatModel(base.norm, eps, f"{base.norm.value}:{value}", base.lower, base.upper)
-            kwargs: dict[str, Any] = {"steps": int(settings.get("tgsm_steps", 1))} if attack == "tgsm" else {}
+            kwargs: dict[str, Any] = (
+                {"steps": int(settings.get("tgsm_steps", 1)), "early_stop": False} if attack == "tgsm" else {}
+            )
             plan.append((attack_label(attack, eps), attack, threat, kwargs))
     pgd_kwargs: dict[str, Any] = {
         "steps": int(settings["pgd_steps"]),

@@ -111,7 +111,9 @@ def test_transfer_crafting_uses_the_full_budget_final_iterate_on_every_image(tra
     source, target = _Flat(source_lin), _Flat(target_lin)
     threat = ThreatModel.parse(f"linf:{TOY_EPS_TEXT}")
     settings = CraftStage().settings(track, quick=False)
-    (pgd_kwargs,) = [kw for _, name, _, kw in craft_plan(track, settings) if name == "pgd"]
+    plan = craft_plan(track, settings)
+    assert all(kw["early_stop"] is False for _, name, _, kw in plan if name in ("pgd", "tgsm"))  # iterative ones
+    (pgd_kwargs,) = [kw for _, name, _, kw in plan if name == "pgd"]
     assert pgd_kwargs["steps"] * pgd_kwargs["step_size"] >= 2 * TOY_EPS  # enough to reach the corner from anywhere
 
     v = (source_lin.weight[1] - source_lin.weight[0]).detach()
