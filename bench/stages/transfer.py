@@ -7,8 +7,9 @@ images, stored as 8-bit tensors in the cell (``attacks.transfer.craft``). ``tran
 (source, target): the target's accuracy on each crafted set, with forward passes only.
 
 Crafting follows the usual transfer protocol: **every** image is perturbed (also those the source already
-misclassifies; :func:`attacks.transfer.craft`), and PGD runs its full budget and keeps the **final iterate**
-(``early_stop=False``), not the first iterate past the source's decision boundary, which transfers poorly.
+misclassifies; :func:`attacks.transfer.craft`), and PGD (and iterated TGSM) runs its full budget and keeps the
+**final iterate** (``early_stop=False``), not the first iterate past the source's decision boundary, which
+transfers poorly.
 Restart policy (``pgd_restarts``, default 1): restart r + 1 runs only on the images whose restart-r final
 iterate the source still classifies correctly; each image keeps the first final iterate that fools the
 source, or the last restart's final iterate if none does. Each cell's key
