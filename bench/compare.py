@@ -3,13 +3,19 @@ significance on the same evaluation images (``robex compare``).
 
 Accuracies with per-image 0/1 results in the record (``details["clean"]["correct"]``,
 ``details["pgd"]["robust"]``, ``details["autoattack"]["robust"]``, or any per-image list whose mean is the
-score) are compared with McNemar's exact test on the images both records share; real-valued per-image
-results with a paired bootstrap; scores kept only as a value with an interval with an unpaired normal
-approximation from the two intervals (see :mod:`bench.scores.paired`).
+score) are compared with McNemar's exact test on the images both records share, with the interval that
+inverts the same conditional test; real-valued per-image results with a paired bootstrap; scores kept only as
+a value with an interval with an unpaired normal approximation from the two intervals (see
+:mod:`bench.scores.paired`). Intervals are at 1 − α, so each agrees with its own (unadjusted) test.
+
+Multiplicity: the tested scores of one comparison (one entry against one other) are a family; the ``*`` /
+``significant`` / "X better" marks use Holm's adjusted p-values within it (:func:`bench.scores.paired.holm`),
+which keeps the chance of any false mark in that comparison at most α.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.records import Record, load_records, read_record, record_path
-from bench.scores.paired import PairedResult, difference_from_intervals, mcnemar_exact, paired_bootstrap
+from bench.scores.paired import PairedResult, difference_from_intervals, holm, mcnemar_exact, paired_bootstrap
 from bench.types import ScoreSpec
 
 # The leaderboard's default sort: the first of these that a track's records have (AutoAttack is the ranking
@@ -32,6 +38,7 @@ PER_IMAGE: Mapping[str, tuple[str, str]] = {
     "clean_accuracy": ("clean", "correct"),
     "pgd_accuracy": ("pgd", "robust"),
     "autoattack_accuracy": ("autoattack", "robust"),
+    "robust_accuracy": ("finalize:robust_accuracy", "robust"),
 }
 
 
@@ -243,6 +250,7 @@ class ScoreComparison:
     other_value: float | None
     result: PairedResult | None
     note: str = ""
+    p_adjusted: float | None = None  # Holm-adjusted within the comparison (set by :func:`compare_records`)
 
     @property
     def difference(self) -> float | None:
@@ -253,9 +261,17 @@ class ScoreComparison:
             return None
         return self.value - self.other_value
 
+    @property
+    def p_marked(self) -> float | None:
+        """The p-value the marks use: Holm-adjusted when set, else the test's own."""
+        if self.result is None:
+            return None
+        return self.p_adjusted if self.p_adjusted is not None else self.result.p_value
+
     def significant(self, alpha: float) -> bool:
-        """Whether the difference is significant at ``alpha``."""
-        return self.result is not None and self.result.significant(alpha)
+        """Whether the difference is significant at ``alpha`` (after the comparison's Holm correction)."""
+        p = self.p_marked
+        return p is not None and p < alpha
 
     def better(self, alpha: float) -> Literal["entry", "other"] | None:
         """Which side is significantly better (direction from the score's metadata), else ``None``."""
@@ -277,6 +293,12 @@ class Comparison:
     same_images: bool
     alpha: float
     rows: tuple[ScoreComparison, ...]
+    correction: str = "holm"
+
+    @property
+    def tested(self) -> int:
+        """Number of tested scores: the size of the Holm family."""
+        return sum(1 for r in self.rows if r.result is not None)
 
 
 def compare_score(
@@ -287,8 +309,10 @@ def compare_score(
     same_images: bool,
     resamples: int = 2000,
     seed: int = 0,
+    confidence: float = 0.95,
 ) -> ScoreComparison:
-    """One score: McNemar (paired 0/1), paired bootstrap (paired reals), intervals, or a note."""
+    """One score: McNemar (paired 0/1), paired bootstrap (paired reals), intervals, or a note; intervals at
+    ``confidence``; the p-value unadjusted (:func:`compare_records` adds Holm's)."""
     a, b = entry.scores.get(info.name), other.scores.get(info.name)
     va, vb = (a.value if a else None), (b.value if b else None)
     if a is None or b is None:
@@ -299,9 +323,9 @@ def compare_score(
         m = min(len(pa), len(pb))
         xa, xb = pa[:m], pb[:m]
         result = (
-            mcnemar_exact(xa, xb)
+            mcnemar_exact(xa, xb, confidence=confidence)
             if is_binary(xa) and is_binary(xb)
-            else paired_bootstrap(xa, xb, resamples=resamples, seed=seed)
+            else paired_bootstrap(xa, xb, resamples=resamples, seed=seed, confidence=confidence)
         )
         note = "" if len(pa) == len(pb) else f"paired on the first {m} images both records share"
         return ScoreComparison(info, va, vb, result, note)
@@ -311,6 +335,7 @@ def compare_score(
             (float(a.ci_low), float(a.ci_high)),  # type: ignore[arg-type]
             b.value,
             (float(b.ci_low), float(b.ci_high)),  # type: ignore[arg-type]
+            confidence=confidence,
         )
         return ScoreComparison(info, va, vb, result, "no per-image results: from the two 95% intervals")
     return ScoreComparison(
@@ -327,20 +352,27 @@ def compare_records(
     resamples: int = 2000,
     seed: int = 0,
 ) -> Comparison:
-    """Every score either record has, ``entry − other``, paired on the evaluation images they share.
+    """Every score either record has, ``entry − other``, paired on the evaluation images they share; intervals
+    at 1 − ``alpha``; Holm's correction across the tested scores (see the module docstring).
 
     Records are paired only when they come from the same track and the same evaluation subset
     (``provenance.subset_sha256``); per-image lists are then in the same image order.
     """
     if entry.track != other.track:
         raise ValueError(f"cannot compare {entry.name!r} on {entry.track!r} with {other.name!r} on {other.track!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     infos = score_infos() if infos is None else infos
     same = entry.provenance.subset_sha256 == other.provenance.subset_sha256
-    rows = tuple(
-        compare_score(entry, other, info, same_images=same, resamples=resamples, seed=seed)
+    rows = [
+        compare_score(entry, other, info, same_images=same, resamples=resamples, seed=seed, confidence=1 - alpha)
         for info in ordered_scores([*entry.scores, *other.scores], infos)
-    )
-    return Comparison(entry.track, entry.name, other.name, same, alpha, rows)
+    ]
+    tested = [i for i, r in enumerate(rows) if r.result is not None]
+    adjusted = holm([rows[i].result.p_value for i in tested])  # type: ignore[union-attr]
+    for i, p in zip(tested, adjusted, strict=True):
+        rows[i] = dataclasses.replace(rows[i], p_adjusted=p)
+    return Comparison(entry.track, entry.name, other.name, same, alpha, tuple(rows))
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -383,12 +415,16 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def format_text(comparisons: Sequence[Comparison]) -> str:
-    """Plain-text tables, one per compared pair (``*`` marks a difference significant at α)."""
+    """Plain-text tables, one per compared pair (``*`` marks a difference whose Holm-adjusted p is below α)."""
     blocks = []
     for c in comparisons:
         paired = "paired on the same evaluation images" if c.same_images else "DIFFERENT evaluation subsets: unpaired"
-        head = f"{c.entry} vs {c.other} on {c.track} ({paired}; difference = {c.entry} − {c.other}; α = {c.alpha})"
-        rows = [["score", c.entry, c.other, "difference", "95% CI of difference", "p", "", "test"]]
+        head = (
+            f"{c.entry} vs {c.other} on {c.track} ({paired}; difference = {c.entry} − {c.other}; α = {c.alpha}; "
+            f"* = Holm-adjusted p < α across the {c.tested} tested scores)"
+        )
+        level = f"{100 * (1 - c.alpha):g}% CI of difference"
+        rows = [["score", c.entry, c.other, "difference", level, "p", "p (Holm)", "", "test"]]
         for r in c.rows:
             res, unit = r.result, r.score.unit
             ci = "—"
@@ -412,6 +448,7 @@ def format_text(comparisons: Sequence[Comparison]) -> str:
                     format_difference(r.difference, unit),
                     ci,
                     format_p(res.p_value if res else None),
+                    format_p(r.p_adjusted),
                     mark,
                     test,
                 ]
@@ -443,6 +480,7 @@ def to_json(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                     "ci_low": _finite(res.ci_low) if res else None,
                     "ci_high": _finite(res.ci_high) if res else None,
                     "p_value": _finite(res.p_value) if res else None,
+                    "p_holm": _finite(r.p_adjusted),
                     "n": res.n if res else None,
                     "method": res.method if res else None,
                     "discordant": [res.only_a, res.only_b] if res and res.only_a is not None else None,
@@ -458,6 +496,9 @@ def to_json(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                 "other": c.other,
                 "same_images": c.same_images,
                 "alpha": c.alpha,
+                "confidence": 1 - c.alpha,
+                "correction": c.correction,
+                "tested": c.tested,
                 "scores": scores,
             }
         )

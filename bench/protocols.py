@@ -134,7 +134,9 @@ class Attack(ABC):
     restored; parameters get no gradients; inputs are never mutated; the result lies in the ε-ball (unless
     ``minimal_norm``) and in ``[lower, upper]`` (only values outside are replaced: a feasible output of the
     plug-in is returned bit for bit); only points still classified correctly are attacked (AutoAttack
-    semantics); every random draw comes from the ``generator`` argument.
+    semantics) unless the caller asks for ``every_image`` (transfer crafting: Ross & Doshi-Velez perturb
+    every image, since a point the source misclassifies may still fool a target); every random draw comes
+    from the ``generator`` argument.
     """
 
     name: ClassVar[str]
@@ -174,21 +176,32 @@ class Attack(ABC):
         return pred != y
 
     @final
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> Tensor:
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator, every_image: bool = False
+    ) -> Tensor:
         """Adversarial inputs for ``(x, y)`` against ``model``."""
-        return self.perturb(model, x, y, generator=generator).x_adv
+        return self.perturb(model, x, y, generator=generator, every_image=every_image).x_adv
 
     @final
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator) -> AttackOutput:
-        """Run the attack under the base's invariants; see :class:`AttackOutput`."""
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator, every_image: bool = False
+    ) -> AttackOutput:
+        """Run the attack under the base's invariants; see :class:`AttackOutput`.
+
+        With ``every_image`` the points :meth:`attackable` rejects are perturbed too (bounded attacks only),
+        and ``success`` is the criterion at the output for every point.
+        """
+        if every_image and self.minimal_norm:
+            raise ValueError(f"every_image needs a bounded attack; {type(self).__name__} is minimal-norm")
         x0 = x.detach().clone()
         details: Mapping[str, Any] = {}
         with evaluation_mode(model):
             with torch.no_grad():
                 correct = self.attackable(model(x0), y)
             x_adv = x0.clone()
-            if bool(correct.any()):
-                idx = correct.nonzero().squeeze(1)
+            attacked = torch.ones_like(correct) if every_image else correct
+            if bool(attacked.any()):
+                idx = attacked.nonzero().squeeze(1)
                 proposed = self.run(model, x0[idx].clone(), y[idx], generator=generator)
                 if isinstance(proposed, Proposal):
                     details, proposed = proposed.details, proposed.x_adv
@@ -196,13 +209,13 @@ class Attack(ABC):
                 x_adv[idx] = project_violations(candidate, x0[idx], self.threat, bounded=not self.minimal_norm)
             with torch.no_grad():
                 success = self.criterion(model(x_adv), y)
-        if not self.targeted:
+        if not self.targeted and not every_image:
             success = success | ~correct
         radius = None
         if self.minimal_norm:
             radius = torch.where(success, rmse(x_adv - x0), torch.full_like(success, float("inf"), dtype=x0.dtype))
             radius = torch.where(correct, radius, torch.zeros_like(radius))
-        details = self.describe(details, attacked=correct, success=success)
+        details = self.describe(details, attacked=attacked, success=success)
         return AttackOutput(x_adv=x_adv.detach(), success=success, radius=radius, details=details)
 
 
@@ -368,3 +381,18 @@ class Stage(ABC):
     def summarize(self, entry: str, outputs: Mapping[tuple[str, str], StageOutput]) -> StageOutput:
         """PAIR stages: the record section of ``entry`` from all (source, target) outputs of the track."""
         raise NotImplementedError(f"stage {self.name!r} has scope {self.scope.value} and no summarize")
+
+    def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
+        """Per-image 0/1 robustness (1 = the attack failed), in the evaluation-image order, of every attack this
+        stage ran within the track's threat model, by label; the ``robust_accuracy`` finalizer takes their
+        per-image worst case. Default: ``details["attacks_at_eps"][label]["robust"]`` (none when absent); a
+        listed attack without its vector is an error, never silently left out."""
+        found: dict[str, list[int]] = {}
+        for label, item in dict(output.details.get("attacks_at_eps", {})).items():
+            robust = item.get("robust") if isinstance(item, Mapping) else None
+            if not isinstance(robust, list):
+                raise ValueError(
+                    f"stage {self.name!r}: attack {label!r} in attacks_at_eps has no per-image 'robust' list"
+                )
+            found[str(label)] = [int(r) for r in robust]
+        return found

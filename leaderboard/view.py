@@ -978,10 +978,11 @@ def compare_page(
                     continue
                 better = c.better(alpha) or ""
                 tip = f"{res.method}" + (f", n = {res.n}" if res.n else "") + (f"; {c.note}" if c.note else "")
+                holm = f", Holm {format_p(c.p_adjusted)}" if c.p_adjusted is not None else ""
                 cells.append(
                     DiffCell(
                         format_difference_text(res.difference, col.info.unit),
-                        p_text(res.p_value),
+                        p_text(res.p_value) + holm,
                         c.significant(alpha),
                         better,
                         tip,

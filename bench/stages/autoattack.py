@@ -44,6 +44,10 @@ class AutoAttackStage(Stage):
         defaults: dict[str, Any] = {"n": 200, "version": "standard", "rand_version": "rand", "batch_size": 500}
         return {**defaults, **track.stage_settings(self.name, quick=quick)}
 
+    def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
+        """AutoAttack's per-image worst case (``details["robust"]``)."""
+        return {"autoattack": [int(r) for r in output.details["robust"]]}
+
     def run(self, ctx: Any) -> StageOutput:
         """Robust accuracy, per-image outcome, per-attack breakdown and warnings."""
         s = ctx.settings

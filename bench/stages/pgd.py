@@ -29,6 +29,10 @@ class PGDStage(Stage):
 
     order = 20
 
+    def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
+        """The PGD run's per-image robustness (``details["robust"]``)."""
+        return {f"pgd-{int(output.details['steps'])}": [int(r) for r in output.details["robust"]]}
+
     def run(self, ctx: Any) -> StageOutput:
         """Robust accuracy of the entry's model under PGD."""
         s = ctx.settings

@@ -3,9 +3,9 @@ et al.'s protocol (ICML 2020, ``eval.py``; papers.md §3.5): ℓ∞ PGD with **n
 100 steps, 200 images, MNIST grid ε ∈ {0.05, 0.1, 0.2, 0.3, 0.35, 0.4}.
 
 Attacks beyond the training ε (0.35, 0.4 on MNIST) are where Boopathy et al. claim interpretability-aware
-training beats PGD adversarial training; the claims page reads this curve. The sweep stays out of the
-``robust_accuracy`` minimum: it runs on fewer images than the ``pgd`` stage (a minimum over different image
-sets is biased low) and without random start.
+training beats PGD adversarial training; the claims page reads this curve. Its runs at ε ≤ the track's ε are
+attacks within the threat model: ``robust_accuracy`` takes their per-image results into its per-image worst
+case (on the image prefix every attack covers).
 
 Settings (``[stages.pgd_sweep]``): ``n`` (200), ``steps`` (100), ``step_size`` (0.01 × ε_track/0.3, i.e. the
 paper's 0.01 on MNIST), ``eps_grid`` (default: the track's ε × (1/6, 1/3, 2/3, 1, 7/6, 4/3), the MNIST grid's
@@ -40,6 +40,16 @@ class PGDSweepStage(Stage):
     """PGD accuracy at every ε of a grid reaching past the track's ε (no random start, as the paper)."""
 
     order = 21
+
+    def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
+        """The sweep's runs at ε ≤ the track's ε (within the threat model), per image."""
+        d = output.details
+        limit = float(d["track_eps"]) * (1 + 1e-9)
+        return {
+            f"pgd-{int(d['steps'])} at ε={float(eps):g} (no random start)": [int(r) for r in robust]
+            for eps, robust in dict(d["robust"]).items()
+            if float(eps) <= limit
+        }
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy (with Wilson 95% intervals) at each ε; the per-image robust flags are kept."""

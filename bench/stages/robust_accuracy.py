@@ -1,12 +1,17 @@
-"""Cross-stage finalizers of the robustness scores: ``robust_accuracy`` (the minimum over every attack run
-within the track's threat model) and the flags that need more than one stage's output.
+"""Cross-stage finalizers of the robustness scores: ``robust_accuracy`` (the per-image worst case over every
+attack run within the track's threat model) and the flags that need more than one stage's output.
 
-Sources of attack accuracies within the budget, read generically from an entry's draft record:
+Attacks within the budget are read generically: every stage's :meth:`~bench.protocols.Stage.robust_vectors`
+gives the per-image robustness of the attacks it ran (``pgd``, ``autoattack``, the ``sanity`` stage's PGD runs,
+the ``pgd_sweep`` runs at ε ≤ the track's ε, each transfer set within the budget over every source, ...). A
+stage that runs another attack within the budget lists it (default: ``details["attacks_at_eps"]`` items with
+a ``robust`` list) and it is taken into the worst case with no change here.
 
-* the scores in :data:`BUDGET_SCORES` (AutoAttack, PGD, worst transfer source), and
-* every ``details[<stage>]["attacks_at_eps"]`` mapping ``{label: {"accuracy": a, "n": n}}`` (the sanity
-  stage's PGD runs, the transfer grid's attacks at ε ≤ the track's ε, ...). A stage that runs another
-  attack within the budget adds it there and it is taken into the minimum with no change here.
+``robust_accuracy`` is AutoAttack's per-image worst case (:func:`bench.scores.accuracy.worst_case`): an image
+counts as robust only if every attack fails on it, on the image prefix that every attack covers (the stages
+take prefixes of the same image order); its ``n`` is that prefix's length. A minimum of the attacks'
+accuracies over *different* prefixes would compare different images (biased low when the attacks break the
+same images) and miss images only one attack breaks.
 
 Finalizers: ``robust_accuracy``; ``transfer_vs_whitebox`` (examples transferred from another entry break
 significantly more images than white-box PGD on the same images); ``autoattack_checks`` (AutoAttack's own
@@ -16,7 +21,6 @@ warnings and its Square-vs-gradient check, for the checks the ``sanity`` stage d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from bench.checks import (
@@ -27,10 +31,10 @@ from bench.checks import (
     make_flag,
     transfer_beats_whitebox,
 )
-from bench.plugins import FINALIZERS, register_score
+from bench.plugins import FINALIZERS, STAGES, register_score
 from bench.protocols import StageOutput
 from bench.runner import RecordDraft
-from bench.scores.accuracy import wilson_interval
+from bench.scores.accuracy import wilson_interval, worst_case
 from bench.types import Category, Flag, ScoreSpec, ScoreValue, Severity, Unit
 
 ROBUST = register_score(
@@ -41,63 +45,55 @@ ROBUST = register_score(
         unit=Unit.FRACTION,
         category=Category.ROBUSTNESS,
         order=22,
-        description="Minimum accuracy over every attack run within the track's threat model (AutoAttack, PGD, "
-        "the sanity stage's PGD runs, examples transferred from every other entry); the attack is named in "
-        "the record.",
+        description="Per-image worst case over every attack run within the track's threat model (AutoAttack, "
+        "PGD, the sanity stage's PGD runs, the PGD sweep at ε ≤ the track's, examples transferred from every "
+        "entry): an image counts only if every attack fails on it, on the first n images that every attack "
+        "covers (n is given with the value); Wilson 95% interval.",
     )
 )
 
-BUDGET_SCORES: tuple[str, ...] = ("autoattack_accuracy", "pgd_accuracy", "transfer_accuracy_worst")
 
-
-@dataclass(frozen=True)
-class AttackAccuracy:
-    """One attack's accuracy within the budget: where it came from, the value and its image count."""
-
-    label: str
-    accuracy: float
-    n: int
-    ci_low: float | None = None
-    ci_high: float | None = None
-
-
-def budget_accuracies(outputs: Mapping[str, StageOutput]) -> list[AttackAccuracy]:
-    """Every attack accuracy within the threat model found in an entry's stage outputs (see module doc)."""
-    found: list[AttackAccuracy] = []
+def budget_vectors(outputs: Mapping[str, StageOutput]) -> dict[str, list[int]]:
+    """``{"<stage>: <attack>": per-image robust 0/1}`` of every attack within the threat model in an entry's
+    stage outputs (see the module docstring); outputs of names that are not stages are skipped."""
+    found: dict[str, list[int]] = {}
     for stage, out in sorted(outputs.items()):
-        for s in out.scores:
-            if s.name in BUDGET_SCORES:
-                found.append(AttackAccuracy(s.name, float(s.value), int(s.n), s.ci_low, s.ci_high))
-        for label, item in sorted(dict(out.details.get("attacks_at_eps", {})).items()):
-            acc, n = float(item["accuracy"]), int(item["n"])
-            lo, hi = wilson_interval(round(acc * n), n) if n > 0 else (None, None)
-            found.append(AttackAccuracy(f"{stage}: {label}", acc, n, lo, hi))
+        if stage not in STAGES:
+            continue
+        for label, robust in STAGES.create(stage).robust_vectors(out).items():
+            found[f"{stage}: {label}"] = robust
     return found
-
-
-def minimum_accuracy(found: list[AttackAccuracy]) -> AttackAccuracy | None:
-    """The lowest accuracy (ties: the one with more images, then the first found).
-
-    >>> minimum_accuracy([AttackAccuracy("a", 0.5, 100), AttackAccuracy("b", 0.4, 50)]).label
-    'b'
-    """
-    if not found:
-        return None
-    return min(found, key=lambda a: (a.accuracy, -a.n))
 
 
 @FINALIZERS.register("robust_accuracy")
 def robust_accuracy(draft: RecordDraft) -> StageOutput:
-    """``robust_accuracy`` = min over every attack run within the budget, with the breakdown in details."""
-    found = budget_accuracies(draft.outputs)
-    worst = minimum_accuracy(found)
-    if worst is None:
+    """``robust_accuracy`` = the per-image worst case over every attack within the budget on their common image
+    prefix, with each attack's accuracy on its own images and on the prefix in details."""
+    vectors = budget_vectors(draft.outputs)
+    if not vectors:
         return StageOutput()
+    worst = worst_case(vectors)
+    k = sum(worst.robust)
+    lo, hi = wilson_interval(k, worst.n)
+    table: list[dict[str, Any]] = [
+        {
+            "attack": label,
+            "accuracy": sum(v) / len(v),
+            "n": len(v),
+            "accuracy_on_common": worst.accuracy[label],
+            "only_this_breaks": worst.only[label],
+        }
+        for label, v in vectors.items()
+    ]
+    strongest = min(worst.accuracy, key=lambda a: (worst.accuracy[a], -len(vectors[a]), a))
     return StageOutput(
-        scores=(ScoreValue(ROBUST.name, worst.accuracy, worst.n, worst.ci_low, worst.ci_high),),
+        scores=(ScoreValue(ROBUST.name, worst.value, worst.n, lo, hi),),
         details={
-            "attack": worst.label,
-            "table": [{"attack": a.label, "accuracy": a.accuracy, "n": a.n} for a in found],
+            "n": worst.n,
+            "attacks": len(vectors),
+            "attack": strongest,
+            "robust": list(worst.robust),
+            "table": table,
         },
     )
 

@@ -6,8 +6,9 @@ evaluation, accuracy at a budget ``large_eps`` that allows any image (PGD withou
 the track's ε with ``steps_few`` and ``steps_many`` iterations of the same step size (last iterate, no early
 stop: more iterations must not give higher accuracy). A declared-randomised entry is attacked through EOT.
 
-The two PGD runs at the track's ε are also recorded under ``details["sanity"]["attacks_at_eps"]`` so the
-``robust_accuracy`` finalizer takes them into its minimum over every attack run.
+The two PGD runs at the track's ε are also recorded, with their per-image results, under
+``details["sanity"]["attacks_at_eps"]`` so the ``robust_accuracy`` finalizer takes them into its per-image
+worst case over every attack run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class SanityStage(Stage):
     """Flags for the entry, each with a one-line explanation; a table of every check's outcome."""
 
     order = 35
+    version = "2"  # v2: per-image results of the PGD runs at the track's ε (attacks_at_eps[...]["robust"])
 
     def settings(self, track: Track, quick: bool) -> dict[str, Any]:
         """The track's ``[stages.sanity]`` table (defaults filled in, so they are part of the cell key)."""
@@ -128,7 +130,11 @@ class SanityStage(Stage):
         )
         ctx.progress(3, 3)
         at_eps = {
-            f"pgd-{steps} (sanity, last iterate)": {"accuracy": float(r.float().mean()), "n": len(r)}
+            f"pgd-{steps} (sanity, last iterate)": {
+                "accuracy": float(r.float().mean()),
+                "n": len(r),
+                "robust": r.int().tolist(),
+            }
             for steps, r in runs.items()
         }
         details = self._details(outcomes, at_eps, len(y))

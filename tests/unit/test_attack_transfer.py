@@ -9,6 +9,8 @@ from torch import Tensor, nn
 from attacks.transfer import craft, dequantize, quantize, transfer_correct
 from bench.data import TrackData
 from bench.plugins import ATTACKS
+from bench.stages.transfer import CraftStage, craft_plan
+from bench.track import Track
 from bench.types import ThreatModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,3 +62,92 @@ def test_craft_and_evaluate(standard_model: nn.Module, data: TrackData) -> None:
         assert torch.equal(correct, standard_model(dequantize(crafted)).argmax(1) == y)
         clean = (standard_model(x).argmax(1) == y).float().mean()
     assert correct.float().mean() < clean - 0.3  # white-box FGSM at 0.2 hurts a standard model
+
+
+# --------------------------------------------------------------- the crafting protocol on a toy linear pair
+TOY_EPS_TEXT = "16/255"  # the ℓ∞ corner x ± ε is on the 8-bit grid
+TOY_EPS = 16 / 255
+
+
+def _toy_pair(n: int = 400, d: int = 16) -> tuple[Tensor, Tensor, nn.Linear, nn.Linear]:
+    """Images on the 8-bit grid in [0.3, 0.7] (so x ± ε never leaves [0, 1]), labels from a linear rule,
+    and two linear classifiers (source, target) that are noisy copies of it with different noise."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randint(77, 179, (n, 1, 4, d // 4), generator=gen).float() / 255
+    rule = torch.randn(d, generator=gen)
+    margin = (x.flatten(1) - 0.5) @ rule
+    y = (margin > 0).long()
+
+    def noisy(scale: float) -> nn.Linear:
+        v = rule + scale * torch.randn(d, generator=gen)
+        model = nn.Linear(d, 2)
+        with torch.no_grad():
+            model.weight.copy_(torch.stack([-v / 2, v / 2]))
+            model.bias.copy_(torch.stack([v.sum() / 4, -v.sum() / 4]))  # the boundary passes through x = 0.5
+        return model
+
+    return x, y, noisy(0.6), noisy(0.6)
+
+
+class _Flat(nn.Module):
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x.flatten(1))
+
+
+def _target_accuracy(target: nn.Module, images: Tensor, y: Tensor) -> float:
+    return float(transfer_correct(target, images, y).float().mean())
+
+
+def test_transfer_crafting_uses_the_full_budget_final_iterate_on_every_image(track: Track) -> None:
+    """On a linear pair, full-budget ℓ∞ PGD ends every image at the loss-maximising corner
+    x − ε·sign(v)·(2y − 1) of the source's weight difference v: the target's accuracy there is known in closed
+    form. The craft stage's PGD (``craft_plan``'s kwargs through :func:`craft`) must reproduce it; the old
+    protocol (early stop, only the images the source classifies correctly) reads markedly higher."""
+    x, y, source_lin, target_lin = _toy_pair()
+    source, target = _Flat(source_lin), _Flat(target_lin)
+    threat = ThreatModel.parse(f"linf:{TOY_EPS_TEXT}")
+    settings = CraftStage().settings(track, quick=False)
+    plan = craft_plan(track, settings)
+    assert all(kw["early_stop"] is False for _, name, _, kw in plan if name in ("pgd", "tgsm"))  # iterative ones
+    (pgd_kwargs,) = [kw for _, name, _, kw in plan if name == "pgd"]
+    assert pgd_kwargs["steps"] * pgd_kwargs["step_size"] >= 2 * TOY_EPS  # enough to reach the corner from anywhere
+
+    v = (source_lin.weight[1] - source_lin.weight[0]).detach()
+    corner = x - TOY_EPS * v.sign().view_as(x[0]) * (2 * y - 1).view(-1, 1, 1, 1).float()
+    expected = _target_accuracy(target, quantize(corner, x, threat), y)
+
+    crafted = craft(ATTACKS.create("pgd", threat, **pgd_kwargs), source, x, y, torch.Generator().manual_seed(0))
+    full_every = _target_accuracy(target, crafted, y)
+    assert full_every == pytest.approx(expected, abs=1e-9)
+
+    def old(early_stop: bool) -> float:
+        attack = ATTACKS.create("pgd", threat, **{**pgd_kwargs, "early_stop": early_stop})
+        x_adv = attack(source, x, y, generator=torch.Generator().manual_seed(0))  # correct-only (the default)
+        return _target_accuracy(target, quantize(x_adv, x, threat), y)
+
+    early_correct_only, full_correct_only = old(True), old(False)
+    with torch.no_grad():
+        source_clean = float((source(x).argmax(1) == y).float().mean())
+    assert source_clean < 1.0  # some images are misclassified by the source: correct-only leaves them clean
+    assert early_correct_only > full_correct_only + 0.15  # early-stopped examples barely cross the source boundary
+    assert full_correct_only > full_every + 0.03  # clean images shown to the target count as resisted
+
+
+def test_every_image_perturbs_points_the_model_already_misclassifies() -> None:
+    """``every_image`` hands the misclassified points to the attack too; by default they are returned as is."""
+    x, y, source_lin, _ = _toy_pair(n=64)
+    source = _Flat(source_lin)
+    with torch.no_grad():
+        wrong = source(x).argmax(1) != y
+    assert bool(wrong.any())
+    attack = ATTACKS.create("fgsm", ThreatModel.parse(f"linf:{TOY_EPS_TEXT}"))
+    default = attack.perturb(source, x, y, generator=torch.Generator())
+    every = attack.perturb(source, x, y, generator=torch.Generator(), every_image=True)
+    assert torch.equal(default.x_adv[wrong], x[wrong])
+    assert float((every.x_adv[wrong] - x[wrong]).abs().amax()) == pytest.approx(TOY_EPS, abs=1e-6)
+    with torch.no_grad():
+        assert torch.equal(every.success, source(every.x_adv).argmax(1) != y)

@@ -19,8 +19,9 @@ from bench.manifest import parse_manifest
 from bench.plugins import ATTACKS, FINALIZERS
 from bench.protocols import StageOutput
 from bench.runner import RecordDraft
+from bench.scores.accuracy import wilson_interval
 from bench.track import Track
-from bench.types import Flag, ScoreValue, Severity, ThreatModel
+from bench.types import Flag, Severity, ThreatModel
 from tests.broken_models import (
     BatchNormCNN,
     Dynamic,
@@ -249,23 +250,51 @@ def draft(outputs: dict[str, StageOutput]) -> RecordDraft:
     return RecordDraft(entry=Entry(manifest), outputs=outputs)
 
 
-def test_robust_accuracy_is_the_minimum_over_every_attack() -> None:
+def test_robust_accuracy_is_the_per_image_worst_case_on_the_common_prefix() -> None:
+    """Hand-built vectors where the minimum of aggregates and the per-image worst case differ: the minimum of
+    the attacks' accuracies over their own images is 0.5 (sanity, 4 images), but PGD breaks image 1, which
+    sanity's run does not: on the common 4-image prefix only image 0 resists every attack (0.25)."""
     d = draft(
         {
-            "autoattack": StageOutput(scores=(ScoreValue("autoattack_accuracy", 0.40, 200, 0.33, 0.47),)),
-            "pgd": StageOutput(scores=(ScoreValue("pgd_accuracy", 0.45, 500, 0.4, 0.5),)),
-            "clean": StageOutput(scores=(ScoreValue("clean_accuracy", 0.1, 1000),)),  # not an attack
-            "sanity": StageOutput(details={"attacks_at_eps": {"pgd-100": {"accuracy": 0.30, "n": 100}}}),
-            "transfer": StageOutput(scores=(ScoreValue("transfer_accuracy_worst", 0.35, 256),)),
+            "autoattack": StageOutput(details={"robust": [1, 1, 0, 1, 1, 1]}),  # 5/6
+            "pgd": StageOutput(details={"robust": [1, 0, 1, 1, 1, 1, 1, 1], "steps": 40}),  # 7/8
+            "clean": StageOutput(details={"correct": [0, 0, 0, 0]}),  # not an attack
+            "sanity": StageOutput(
+                details={"attacks_at_eps": {"pgd-100": {"accuracy": 0.5, "n": 4, "robust": [1, 1, 0, 0]}}}
+            ),
+            "pgd_sweep": StageOutput(
+                details={"robust": {"0.1": [1, 1, 1, 1, 1], "0.4": [0, 0, 0, 0, 0]}, "steps": 50, "track_eps": 0.3}
+            ),  # ε = 0.4 is outside the threat model
         }
     )
     out = FINALIZERS.get("robust_accuracy")(d)
     (score,) = out.scores
-    assert (score.name, score.value, score.n) == ("robust_accuracy", 0.30, 100)
-    assert score.ci_low is not None and score.ci_low < 0.30 < (score.ci_high or 0)
-    assert out.details["attack"] == "sanity: pgd-100"
-    assert len(out.details["table"]) == 4
+    minimum_of_aggregates = min(row["accuracy"] for row in out.details["table"])
+    assert minimum_of_aggregates == 0.5
+    assert (score.name, score.value, score.n) == ("robust_accuracy", 0.25, 4)
+    assert (score.ci_low, score.ci_high) == pytest.approx(wilson_interval(1, 4))
+    assert out.details["robust"] == [1, 0, 0, 0] and out.details["n"] == 4 and out.details["attacks"] == 4
+    rows = {row["attack"]: row for row in out.details["table"]}
+    assert set(rows) == {
+        "autoattack: autoattack",
+        "pgd: pgd-40",
+        "sanity: pgd-100",
+        "pgd_sweep: pgd-50 at ε=0.1 (no random start)",
+    }
+    assert {a: r["only_this_breaks"] for a, r in rows.items()} == {
+        "autoattack: autoattack": 0,
+        "pgd: pgd-40": 1,
+        "sanity: pgd-100": 1,
+        "pgd_sweep: pgd-50 at ε=0.1 (no random start)": 0,
+    }
+    assert rows["pgd: pgd-40"]["accuracy"] == 7 / 8 and rows["pgd: pgd-40"]["accuracy_on_common"] == 0.75
     assert FINALIZERS.get("robust_accuracy")(draft({})).scores == ()
+
+
+def test_an_attack_listed_without_its_per_image_results_is_an_error() -> None:
+    d = draft({"sanity": StageOutput(details={"attacks_at_eps": {"pgd-100": {"accuracy": 0.3, "n": 100}}})})
+    with pytest.raises(ValueError, match="per-image"):
+        FINALIZERS.get("robust_accuracy")(d)
 
 
 def test_transfer_vs_whitebox_finalizer() -> None:

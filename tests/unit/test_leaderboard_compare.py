@@ -16,7 +16,10 @@ from bench.compare import compare_records, dumps, format_text, per_image, score_
 from bench.records import ScoreRecord
 from bench.scores.paired import (
     bootstrap_interval,
+    clopper_pearson,
     difference_from_intervals,
+    holm,
+    mcnemar_difference_interval,
     mcnemar_exact,
     mcnemar_p_value,
     paired_bootstrap,
@@ -46,6 +49,56 @@ def test_mcnemar_hand_computed() -> None:
         mcnemar_exact([0.5], [1])
     with pytest.raises(ValueError, match="equal length"):
         mcnemar_exact([1, 0], [1])
+
+
+def test_five_against_zero_discordant_of_200_is_not_significant_and_its_interval_contains_zero() -> None:
+    """The case that contradicted itself with a Wald interval ([+0.34, +4.66] pp next to p = 0.0625): the exact
+    p is 2·0.5⁵ and the matching interval is (5/200)(2·[π_L, 1] − 1) with π_L = 0.025^(1/5) the Clopper–Pearson
+    lower end for 5 of 5."""
+    a = [1] * 5 + [1] * 150 + [0] * 45
+    b = [0] * 5 + [1] * 150 + [0] * 45
+    r = mcnemar_exact(a, b)
+    assert (r.only_a, r.only_b, r.n, r.difference) == (5, 0, 200, 0.025)
+    assert r.p_value == pytest.approx(0.0625) and not r.significant()
+    pi_low = 0.025 ** (1 / 5)
+    assert r.ci_low == pytest.approx(0.025 * (2 * pi_low - 1), rel=1e-9) and r.ci_high == pytest.approx(0.025)
+    assert r.ci_low < 0 < r.ci_high  # type: ignore[operator]
+    z = 1.959963984540054  # the Wald interval that the test replaced excluded 0
+    assert 0.025 - z * math.sqrt(5 - 25 / 200) / 200 > 0
+
+
+@given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40), st.sampled_from([0.05, 0.01, 0.1]))
+@settings(max_examples=120, deadline=None)
+def test_mcnemar_interval_excludes_zero_exactly_when_the_exact_test_rejects(
+    b: int, c: int, concordant: int, alpha: float
+) -> None:
+    n = b + c + concordant
+    if n == 0:
+        return
+    lo, hi = mcnemar_difference_interval(b, c, n, confidence=1 - alpha)
+    assert lo <= (b - c) / n <= hi
+    rejects = mcnemar_p_value(b, c) < alpha
+    assert rejects == (not lo <= 0 <= hi) or math.isclose(mcnemar_p_value(b, c), alpha)
+
+
+def test_clopper_pearson_closed_forms() -> None:
+    # k = 0: [0, 1 − (α/2)^(1/m)];  k = m: [(α/2)^(1/m), 1]
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))
+    assert clopper_pearson(10, 10) == pytest.approx((0.025 ** (1 / 10), 1.0))
+    with pytest.raises(ValueError, match="trials"):
+        clopper_pearson(3, 2)
+
+
+def test_holm_on_hand_built_p_values() -> None:
+    # sorted 0.001 (×5), 0.01 (×4), 0.012 (×3), 0.04 (×2), 0.2 (×1); running maximum keeps them monotone
+    p = [0.04, 0.001, 0.2, 0.012, 0.01]
+    assert holm(p) == pytest.approx([0.08, 0.005, 0.2, 0.04, 0.04])
+    assert holm([0.3, 0.3]) == [0.6, 0.6] and holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == []
+    significant_raw = [v < 0.05 for v in p]
+    significant_holm = [v < 0.05 for v in holm(p)]
+    assert significant_raw == [True, True, False, True, True] and significant_holm == [False, True, False, True, True]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([1.5])
 
 
 def test_identical_vectors_give_zero_difference_not_significant() -> None:
@@ -135,6 +188,51 @@ def test_compare_detects_a_robustness_gap_and_says_who_is_better() -> None:
     row = next(r for r in compare_records(strong, weak, infos=INFOS).rows if r.score.name == "autoattack_accuracy")
     assert row.result is not None and row.result.only_a == int(robust.sum()) and row.result.only_b == 0
     assert row.significant(0.05) and row.better(0.05) == "entry"
+
+
+def test_marks_use_holm_within_one_comparison_in_the_table_and_the_json() -> None:
+    """Clean accuracy differs on 6 of 0 discordant images (raw p = 2/2⁶ < 0.05) and AutoAttack on every robust
+    image; Holm across the comparison's tested scores keeps the AutoAttack mark and drops the clean one."""
+    a = synthetic_record("a", 0, n=200)
+    correct = np.asarray(a.details["clean"]["correct"])
+    flipped = correct.copy()
+    flipped[np.flatnonzero(correct)[:6]] = 0
+    aa = np.asarray(a.details["autoattack"]["robust"])
+    assert aa.sum() >= 20
+    b = a.model_copy(
+        update={
+            "entry": a.entry.model_copy(update={"name": "b"}),
+            "details": {
+                **a.details,
+                "clean": {**a.details["clean"], "correct": flipped.tolist()},
+                "autoattack": {**a.details["autoattack"], "robust": [0] * 200},
+            },
+            "scores": {
+                **a.scores,
+                "clean_accuracy": a.scores["clean_accuracy"].model_copy(update={"value": float(flipped.mean())}),
+                "autoattack_accuracy": ScoreRecord(value=0.0, n=200),
+            },
+        }
+    )
+    comp = compare_records(a, b, infos=INFOS)
+    tested = [r for r in comp.rows if r.result is not None]
+    assert comp.tested == len(tested) >= 3 and comp.correction == "holm"
+    assert [r.p_adjusted for r in tested] == pytest.approx(holm([r.result.p_value for r in tested]))  # type: ignore[union-attr]
+    rows = {r.score.name: r for r in comp.rows}
+    clean, robust = rows["clean_accuracy"], rows["autoattack_accuracy"]
+    assert clean.result is not None and (clean.result.only_a, clean.result.only_b) == (6, 0)
+    assert clean.result.p_value == pytest.approx(2 / 2**6) and clean.result.significant(0.05)  # raw: would be marked
+    assert not clean.significant(0.05) and clean.better(0.05) is None  # Holm: not marked
+    assert clean.result.ci_low is not None and clean.result.ci_low > 0  # the interval agrees with the raw test
+    assert robust.significant(0.05) and robust.better(0.05) == "entry"
+    doc = json.loads(dumps([comp]))[0]
+    assert (doc["correction"], doc["tested"]) == ("holm", comp.tested)
+    by_score = {s["score"]: s for s in doc["scores"]}
+    assert by_score["clean_accuracy"]["p_holm"] == pytest.approx(clean.p_adjusted)
+    assert by_score["clean_accuracy"]["significant"] is False and by_score["autoattack_accuracy"]["significant"]
+    lines = {line.split("  ")[0]: line for line in format_text([comp]).splitlines()}
+    assert "*" not in lines[clean.score.title] and "* a better" in lines[robust.score.title]
+    assert "Holm" in format_text([comp]).splitlines()[0]
 
 
 def test_compare_pairs_on_the_shared_prefix_and_refuses_other_tracks() -> None:

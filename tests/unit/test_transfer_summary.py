@@ -70,12 +70,40 @@ def test_summarize_target_a() -> None:
     assert t["curves"]["fgsm_transfer_mean"]["y"] == [1.0, 0.625, 0.375, 0.375]
     areas = {row["curve"]: row["area_above_chance"] for row in t["table"]}
     assert areas["FGSM white-box (crafted on this model)"] == pytest.approx(budget_area(wb["x"], wb["y"], 10))
-    # attacks within the budget (ε ≤ 0.3), worst source each; fgsm@0.5 is outside
+    # attacks within the budget (ε ≤ 0.3), per image over every source; fgsm@0.5 is outside
     assert t["attacks_at_eps"] == {
-        "fgsm@0.1 from a": {"accuracy": 0.5, "n": N},
-        "fgsm@0.3 from a": {"accuracy": 0.25, "n": N},
-        "pgd@0.3 from a": {"accuracy": 0.0, "n": N},
+        "fgsm@0.1 from every source (3)": {
+            "accuracy": 0.5,
+            "n": N,
+            "robust": [1, 1, 0, 0],
+            "worst_source": "a",
+            "worst_source_accuracy": 0.5,
+        },
+        "fgsm@0.3 from every source (3)": {
+            "accuracy": 0.25,
+            "n": N,
+            "robust": [1, 0, 0, 0],
+            "worst_source": "a",
+            "worst_source_accuracy": 0.25,
+        },
+        "pgd@0.3 from every source (3)": {
+            "accuracy": 0.0,
+            "n": N,
+            "robust": [0, 0, 0, 0],
+            "worst_source": "a",
+            "worst_source_accuracy": 0.0,
+        },
     }
+
+
+def test_attacks_within_budget_take_the_per_image_worst_case_over_sources() -> None:
+    """Sources that break different images: the per-image conjunction is below every single source's accuracy."""
+    outs = outputs()
+    d = dict(outs[("standard", "a")].details)
+    d["robust"] = {**d["robust"], "fgsm@0.1": [0, 0, 1, 1]}  # 0.5, like (a, a)'s [1, 1, 0, 0], other images
+    outs[("standard", "a")] = StageOutput(details=d)
+    item = TransferStage().summarize("a", outs).details["attacks_at_eps"]["fgsm@0.1 from every source (3)"]
+    assert item["worst_source_accuracy"] == 0.5 and item["robust"] == [0, 0, 0, 0] and item["accuracy"] == 0.0
 
 
 def test_surrogate_has_no_surrogate_score_and_lonely_entry_no_transfer() -> None:
