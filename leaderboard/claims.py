@@ -20,6 +20,8 @@ from typing import Any
 
 from bench.records import Record, ScoreRecord
 from bench.registry import Registry
+from bench.scores.transfer import parse_label
+from leaderboard.claim_stats import newcombe_difference, paired_mean_difference
 from leaderboard.view import format_score
 
 
@@ -37,6 +39,7 @@ class Gate(StrEnum):
 
     ASSERT = "expected at this scale"
     REPORT = "paper's direction, reported only"
+    SANITY = "sanity check (an identity of the definitions, not a claim; not counted)"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ class Check:
     measured: tuple[Measurement, ...]
     paper: str = ""
     rule: str = ""
+    note: str = ""  # why a check is not measured (e.g. the records predate a field it needs)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the check is a claim (counted per verdict) rather than a sanity check of the definitions."""
+        return self.gate is not Gate.SANITY
 
 
 @dataclass(frozen=True)
@@ -97,11 +106,22 @@ class TrackClaims:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Checks per verdict, in :class:`Verdict` order."""
+        """Claim checks per verdict, in :class:`Verdict` order (sanity checks are not claims: not counted)."""
         out = {v.value: 0 for v in Verdict}
         for p in self.papers:
             for c in p.checks:
-                out[c.verdict.value] += 1
+                if c.counted:
+                    out[c.verdict.value] += 1
+        return out
+
+    @property
+    def sanity(self) -> dict[str, int]:
+        """Sanity checks per verdict (shown apart from the claims)."""
+        out = {v.value: 0 for v in Verdict}
+        for p in self.papers:
+            for c in p.checks:
+                if not c.counted:
+                    out[c.verdict.value] += 1
         return out
 
 
@@ -212,6 +232,81 @@ def _clean_within(ev: Evidence, entry: str, points: float, statement: str, paper
     )
 
 
+ROSS_TARGETS = ("input_gradient", "standard")  # the regularised model and a non-regularised one
+CLEAN_MATCH = 0.02  # "matching clean accuracy": within 2 points
+
+
+def ross_same_examples(ev: Evidence) -> Check:
+    """Ross & Doshi-Velez's transfer claim on the *same* transferred examples for both targets.
+
+    For every source other than the two targets (so neither is attacked white-box), the FGSM examples at
+    one grid ε are shown to ``input_gradient`` and to ``standard`` (non-regularised, of matching clean
+    accuracy); each source gives the accuracy difference with Newcombe's interval. ε is the grid point where
+    ``standard``'s mean accuracy over those sources is nearest 0.4 (mid-curve, where the paper's gap shows).
+    """
+    reg, plain = ROSS_TARGETS
+    statement = (
+        "On the same FGSM examples transferred from another model, the gradient-regularized model is more "
+        "accurate than a non-regularized model of matching clean accuracy."
+    )
+    paper = (
+        "From normal, ε = 0.1/0.2/0.3: doubleback .984/.922/.797 (the normal model itself, white-box: .727/.277/.113)."
+    )
+    rule = (
+        f"at the FGSM grid ε where {plain}'s mean accuracy over the other sources is nearest 0.4: {reg} − {plain} on "
+        "each source's examples, Newcombe 95% interval; holds when the interval lies above 0 for more than half "
+        f"the sources and below 0 for none; clean accuracies within {100 * CLEAN_MATCH:g} points"
+    )
+    clean = [ev.score(n, "clean_accuracy") for n in ROSS_TARGETS]
+    rows = [ev.measure(n, "clean_accuracy", "clean") for n in ROSS_TARGETS]
+
+    def missing(note: str) -> Check:
+        return Check(statement, Gate.ASSERT, Verdict.MISSING, tuple(rows), paper, rule, note)
+
+    if clean[0] is None or clean[1] is None:
+        return missing(f"clean accuracy of {reg} or {plain} not recorded")
+    if abs(clean[0].value - clean[1].value) > CLEAN_MATCH + 1e-12:
+        return missing(
+            f"no non-regularized target of matching clean accuracy: {plain} and {reg} differ by "
+            f"{100 * abs(clean[0].value - clean[1].value):.1f} points"
+        )
+    sizes = {t: ev.section(t, "transfer").get("n") for t in ROSS_TARGETS}
+    grids = {t: ev.section(t, "transfer").get("grid", {}) for t in ROSS_TARGETS}
+    if not all(isinstance(v, int) and v > 0 for v in sizes.values()) or not all(grids.values()):
+        return missing("the records hold no transfer grid")
+    n = {t: int(v) for t, v in sizes.items() if isinstance(v, int)}
+    labels = sorted(
+        (parse_label(lb)[1], lb)
+        for lb in set(grids[reg]) & set(grids[plain])
+        if parse_label(lb)[0] == "fgsm" and parse_label(lb)[1] > 0
+    )
+    by_source = {lb: {t: grids[t][lb].get("by_source", {}) for t in ROSS_TARGETS} for _, lb in labels}
+    sources = {lb: sorted((set(b[reg]) & set(b[plain])) - set(ROSS_TARGETS)) for lb, b in by_source.items()}
+    usable = [(e, lb) for e, lb in labels if sources[lb]]
+    if not usable:
+        return missing("no source other than the two targets in the transfer grid")
+
+    def plain_mean(lb: str) -> float:
+        return sum(float(by_source[lb][plain][s]) for s in sources[lb]) / len(sources[lb])
+
+    eps, label = min(usable, key=lambda el: (abs(plain_mean(el[1]) - 0.4), el[0]))
+    up = down = 0
+    for src in sources[label]:
+        acc = [float(by_source[label][t][src]) for t in ROSS_TARGETS]
+        k = [round(a * n[t]) for a, t in zip(acc, ROSS_TARGETS, strict=True)]
+        d = newcombe_difference(k[0], n[reg], k[1], n[plain])
+        up, down = up + d.above_zero, down + d.below_zero
+        rows.append(
+            Measurement(
+                f"FGSM ε = {eps:g} from {src}: {reg} {100 * acc[0]:.1f}% vs {plain} {100 * acc[1]:.1f}%, difference",
+                d.value,
+                ci_low=d.ci_low,
+                ci_high=d.ci_high,
+            )
+        )
+    return Check(statement, Gate.ASSERT, verdict(up > len(sources[label]) / 2 and down == 0), tuple(rows), paper, rule)
+
+
 @PAPERS.register("ross2018")
 def ross(ev: Evidence) -> PaperClaims:
     """Ross & Doshi-Velez (AAAI 2018), papers.md §1.4–§1.5."""
@@ -224,32 +319,8 @@ def ross(ev: Evidence) -> PaperClaims:
             "MNIST clean: normal 99.30, doubleback 99.42, insensitive 99.44 (%).",
         )
     ]
-    # FGSM transferred from the normal model: the regularized model vs the normal model itself (white-box).
+    checks.append(ross_same_examples(ev))
     grid = [e for e in ev.curve_x("standard", "transfer", "fgsm_white_box") if e > 0]
-    std_at = {e: ev.curve_at("standard", "transfer", "fgsm_white_box", e) for e in grid}
-    mid = sorted((e for e in grid if std_at[e] is not None), key=lambda e: abs((std_at[e] or 0) - 0.4))[:3]
-    rows: list[Measurement] = []
-    wins: list[bool] = []
-    for e in sorted(mid):
-        ig = ev.curve_at("input_gradient", "transfer", "fgsm_surrogate", e)
-        rows += [
-            Measurement(f"standard: FGSM white-box at ε = {e:g}", std_at[e]),
-            Measurement(f"input_gradient: FGSM from standard at ε = {e:g}", ig),
-        ]
-        if ig is not None and std_at[e] is not None:
-            wins.append(ig > (std_at[e] or 0))
-    checks.append(
-        Check(
-            "On FGSM examples transferred from the normal model, the gradient-regularized model is more accurate "
-            "than the normal model at mid ε.",
-            Gate.ASSERT,
-            verdict(sum(wins) >= 2 if len(wins) == 3 else None),
-            tuple(rows),
-            "From normal, ε = 0.1/0.2/0.3: normal (white-box) .727/.277/.113, doubleback .984/.922/.797, "
-            "insensitive .980/.926/.742.",
-            "better on ≥ 2 of the 3 grid ε where the normal model's accuracy is nearest 0.4 (256 images)",
-        )
-    )
     # Beyond the training ε, transferred from normal: regularized vs adversarially trained (FGSM-AT, as Ross).
     eps = ev.eps
     beyond = [e for e in grid if eps is not None and e > eps + 1e-9][:2]
@@ -391,6 +462,57 @@ def activation_sensitivity(ev: Evidence) -> PaperClaims:
 
 
 # ------------------------------------------------------------------------------------------- 3. Boopathy
+BOOTSTRAP_SEED = 0  # every bootstrap interval of the claims page
+
+
+def per_image(ev: Evidence, entry: str, stage: str, *path: str) -> list[float | None] | None:
+    """A per-image list at ``details[stage][path...]`` (None entries: no value for that image), or None."""
+    node: Any = ev.section(entry, stage)
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if not isinstance(node, list):
+        return None
+    return [None if v is None else float(v) for v in node]
+
+
+def common_pairs(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[list[float], list[float]]:
+    """The values of both lists on their common prefix where both have one (same evaluation images).
+
+    >>> common_pairs([0.1, None, 0.3, 0.4], [0.5, 0.6, None])
+    ([0.1], [0.5])
+    """
+    pairs = [(x, y) for x, y in zip(a, b, strict=False) if x is not None and y is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def boopathy_tau(ev: Evidence) -> Check:
+    """Int's CAM Kendall τ vs standard's on the images where both kept their prediction (paired bootstrap)."""
+    int_ = "interpretability_aware"
+    statement = "CAMs of Int are more stable under the top-k interpretation attack (higher Kendall τ) than normal."
+    rule = (
+        "mean over the images both models kept their prediction on (common prefix of the evaluation subset) of "
+        f"τ(Int) − τ(standard), BCa bootstrap 95% interval (seed {BOOTSTRAP_SEED}) above 0"
+    )
+    rows = [
+        ev.measure(int_, "explanation_topk_kendall_tau", "CAM τ (own image set)", unit="score"),
+        ev.measure("standard", "explanation_topk_kendall_tau", "CAM τ (own image set)", unit="score"),
+    ]
+    paper = "Direction from the abstract; values unverified."
+    taus = [per_image(ev, n, "explain", "boopathy", "topk", "tau") for n in (int_, "standard")]
+    if taus[0] is None or taus[1] is None:
+        note = (
+            "the records hold no per-image τ (details.explain.boopathy.topk.tau); averages over different image "
+            "sets are not compared"
+        )
+        return Check(statement, Gate.ASSERT, Verdict.MISSING, tuple(rows), paper, rule, note)
+    a, b = common_pairs(taus[0], taus[1])
+    if not a:
+        return Check(statement, Gate.ASSERT, Verdict.MISSING, tuple(rows), paper, rule, "no image kept by both models")
+    d = paired_mean_difference(a, b, seed=BOOTSTRAP_SEED)
+    rows.append(Measurement(f"τ(Int) − τ(standard) on {d.n} common images", d.value, "score", d.ci_low, d.ci_high))
+    return Check(statement, Gate.ASSERT, verdict(d.above_zero), tuple(rows), paper, rule)
+
+
 @PAPERS.register("boopathy2020")
 def boopathy(ev: Evidence) -> PaperClaims:
     """Boopathy et al. (ICML 2020), papers.md §3.5–§3.6."""
@@ -455,20 +577,7 @@ def boopathy(ev: Evidence) -> PaperClaims:
             "PGD (no random start, step 0.01 × ε/0.3) accuracy of Int ≥ pgd_at at every grid ε above the track's ε",
         )
     )
-    a, b = ev.score(int_, "explanation_topk_kendall_tau"), ev.score("standard", "explanation_topk_kendall_tau")
-    checks.append(
-        Check(
-            "CAMs of Int are more stable under the top-k interpretation attack (higher Kendall τ) than normal.",
-            Gate.ASSERT,
-            verdict(None if a is None or b is None else a.value > b.value),
-            (
-                ev.measure(int_, "explanation_topk_kendall_tau", "CAM τ", unit="score"),
-                ev.measure("standard", "explanation_topk_kendall_tau", "CAM τ", unit="score"),
-            ),
-            "Direction from the abstract; values unverified.",
-            "Kendall τ of Int > standard (point estimates; intervals shown)",
-        )
-    )
+    checks.append(boopathy_tau(ev))
     return PaperClaims(
         "boopathy2020",
         "Proper Network Interpretability Helps Adversarial Robustness in Classification",
@@ -520,8 +629,9 @@ def woods(ev: Evidence) -> PaperClaims:
         holds.append(float(row["ara_exact"]) <= float(row["mean_radius"]) + 1e-12)
     checks.append(
         Check(
-            "ARA never exceeds the mean minimal radius (an identity of the definition).",
-            Gate.ASSERT,
+            "ARA never exceeds the mean minimal radius (an identity of the definition: a check of the computation, "
+            "not of the paper's claim).",
+            Gate.SANITY,
             verdict(all(holds) if holds else None),
             tuple(ident_rows),
             "Follows from ARA = ∫ max(0, A(ε) − 1/K) dε (papers.md §4.1).",
@@ -555,6 +665,37 @@ def woods(ev: Evidence) -> PaperClaims:
 
 
 # ------------------------------------------------------------------------------------------------ 5. Heo
+def heo_deletion(ev: Evidence, row: Mapping[str, Any] | None) -> Check:
+    """Grad-CAM's deletion AUC after the fooling vs the λ = 0 control's, per image, with a bootstrap interval."""
+    statement = "Fidelity metrics expose the fooled explainer: Grad-CAM's deletion AUC gets worse (higher)."
+    rule = (
+        "mean over the fidelity images of deletion AUC(fooled) − deletion AUC(λ = 0 control), BCa bootstrap 95% "
+        f"interval (seed {BOOTSTRAP_SEED}) above 0"
+    )
+    paper = "papers.md §5.5: deletion/insertion of the fooled Grad-CAM should get worse while accuracy stays."
+
+    def value(key: str) -> float | None:
+        return None if row is None or row.get(key) is None else float(row[key])
+
+    rows = [
+        Measurement("standard: Grad-CAM deletion AUC, original model", value("deletion_auc_before"), "score"),
+        Measurement("standard: Grad-CAM deletion AUC, λ = 0 control", value("deletion_auc_control"), "score"),
+        Measurement("standard: Grad-CAM deletion AUC, fooled", value("deletion_auc_after"), "score"),
+    ]
+    images = row.get("deletion_auc_images") if row is not None else None
+    after = images.get("after") if isinstance(images, Mapping) else None
+    control = images.get("control") if isinstance(images, Mapping) else None
+    if not isinstance(after, list) or not isinstance(control, list) or not after or len(after) != len(control):
+        note = (
+            "the record holds no per-image deletion AUC of the fooled model and the λ = 0 control "
+            "(details.manipulate.table[].deletion_auc_images)"
+        )
+        return Check(statement, Gate.ASSERT, Verdict.MISSING, tuple(rows), paper, rule, note)
+    d = paired_mean_difference([float(v) for v in after], [float(v) for v in control], seed=BOOTSTRAP_SEED)
+    rows.append(Measurement(f"fooled − control on {d.n} images", d.value, "score", d.ci_low, d.ci_high))
+    return Check(statement, Gate.ASSERT, verdict(d.above_zero), tuple(rows), paper, rule)
+
+
 @PAPERS.register("heo2019")
 def heo(ev: Evidence) -> PaperClaims:
     """Heo, Joo, Moon (NeurIPS 2019), papers.md §5.5, on the standard model's Grad-CAM location run."""
@@ -563,19 +704,25 @@ def heo(ev: Evidence) -> PaperClaims:
     def field(key: str) -> float | None:
         return None if row is None or row.get(key) is None else float(row[key])
 
-    drop, fsr, fsr0, ctrl = field("accuracy_drop"), field("fsr"), field("fsr_original"), field("fsr_control")
-    before, after = field("deletion_auc_before"), field("deletion_auc_after")
+    drop, fsr, fsr0, ctrl = field("accuracy_drop_vs_control"), field("fsr"), field("fsr_original"), field("fsr_control")
     # CAM is Grad-CAM's own map on a GAP network: only the other explainers test transfer.
     skip = {"rho_gradcam", "rho_cam"}
     rhos = {k[4:]: float(v) for k, v in (row or {}).items() if k.startswith("rho_") and k not in skip}
     checks = [
         Check(
-            "Fine-tuning with the fooling loss keeps accuracy (drop ≤ 2 points).",
+            "Fine-tuning with the fooling loss keeps accuracy (cost ≤ 2 points against the λ = 0 control).",
             Gate.ASSERT,
             verdict(None if drop is None else drop <= 0.02),
-            (Measurement("standard: accuracy drop, Grad-CAM location", drop),),
+            (
+                Measurement(
+                    "standard: accuracy of the λ = 0 control",
+                    ev.section("standard", "manipulate").get("accuracy_control"),
+                ),
+                Measurement("standard: accuracy after Grad-CAM location fooling", field("accuracy_after")),
+                Measurement("standard: accuracy cost (control − after)", drop),
+            ),
             "Passive fooling, VGG19 on ImageNet: top-1 .764 → .716 (location).",
-            "accuracy before − after ≤ 2 points",
+            "accuracy of the λ = 0 control (fine-tuned identically, no fooling term) − accuracy after ≤ 2 points",
         ),
         Check(
             "The fooling success rate of Grad-CAM location fooling rises from ≈ 0 to ≥ 0.5.",
@@ -607,17 +754,7 @@ def heo(ev: Evidence) -> PaperClaims:
             "Paper: fooling transfers to other interpreters.",
             "at least one explainer other than Grad-CAM and CAM (the same map on a GAP network) has ρ < 0.5",
         ),
-        Check(
-            "Fidelity metrics expose the fooled explainer: Grad-CAM's deletion AUC gets worse (higher).",
-            Gate.ASSERT,
-            verdict(None if before is None or after is None else after > before),
-            (
-                Measurement("standard: Grad-CAM deletion AUC before", before, "score"),
-                Measurement("standard: Grad-CAM deletion AUC after", after, "score"),
-            ),
-            "papers.md §5.5: deletion/insertion of the fooled Grad-CAM should get worse while accuracy stays.",
-            "deletion AUC after > before",
-        ),
+        heo_deletion(ev, row),
     ]
     return PaperClaims(
         "heo2019",
