@@ -733,7 +733,8 @@ def heo(ev: Evidence) -> PaperClaims:
                 Measurement("standard: FSR after", fsr),
                 Measurement("standard: FSR of the λ = 0 control", ctrl),
             ),
-            "Paper-table FSR values unverified; FSR thresholds marked unverified in the record.",
+            "The paper's FSR values are not quoted here (its text was not checked); the success interval "
+            "(location score in [0, 0.2]) is robex's protocol constant, not the paper's.",
             "FSR after ≥ 0.5 and FSR of the original model ≤ 0.1",
         ),
         Check(
