@@ -323,3 +323,6 @@ def test_claims_page_renders_escaped(tmp_path: Path) -> None:
     for key in ("ross2018", "activation_sensitivity", "boopathy2020", "woods2019", "heo2019"):
         assert f'id="claims-t&lt;script&gt;-{key}"' in page
     assert "claims.html" in (index.parent / "index.html").read_text(encoding="utf-8")
+    # a check that is not measured says why, beside its rule (the verdict cell holds the verdict alone)
+    assert "Why not measured: clean accuracy of input_gradient or standard not recorded" in page
+    assert "sanity checks (not counted)" in page
