@@ -8,6 +8,7 @@ the attacks and the Monte-Carlo estimate are batched loops whose cost is their m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,18 @@ def margin_bound(logits_x: Tensor, y: Tensor, t: Tensor) -> Tensor:
     """
     rows = torch.arange(len(y), device=logits_x.device)
     return 0.5 * (logits_x[rows, y] - logits_x[rows, t])
+
+
+def margin_ratio(discrepancy: Tensor, bound: Tensor, success: Tensor) -> Tensor:
+    """(D₂/HW) / ½(f_y(x) − f_t(x)) per image: the discrepancy in units of its lower bound (Boopathy et al. 2020,
+    https://arxiv.org/abs/2006.14748, §3.2). Both scale with the logits, so the ratio does not; it is ≥ 1 for a
+    successful attack on an exact CAM. NaN where the attack failed or the clean margin is not positive.
+
+    >>> margin_ratio(torch.tensor([3.0, 3.0, 1.0]), torch.tensor([1.5, 1.0, 0.0]), torch.tensor([True, False, True]))
+    tensor([2., nan, nan])
+    """
+    valid = success & (bound > 0)
+    return torch.where(valid, discrepancy / torch.where(valid, bound, torch.ones_like(bound)), math.nan)
 
 
 def relative_sensitivity(expl: Tensor, expl_perturbed: Tensor) -> Tensor:

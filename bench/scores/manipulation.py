@@ -4,10 +4,16 @@ the fooling losses, the per-image fooling scores and the fooling success rate (p
 Maps are single-channel ``(N, L, L)`` interpretations (Grad-CAM at the last conv layer, or input-level
 saliency summed over channels). Every function is pure and batched; losses are differentiable.
 
-Thresholds of the fooling success rate (FSR) are the ones papers.md *recalls* from the paper and marks
-**[unverified]**: location s ∈ [0, 0.2], top-k s ∈ [0, 0.3], center-mass s ∈ [0.1, 1]. The active-fooling
-criterion is ours (the paper's is unverified): the swapped maps must correlate better with the other
-class's original map than with their own.
+The fooling success rate follows Heo et al.'s definition, FSR = (1/m) Σᵢ 1{sᵢ ∈ R_F} over held-out images,
+with the per-image scores sᵢ exactly as the authors' released code computes them
+(https://github.com/rmrisforbidden/Fooling_Neural_Network-Interpretations, ``module/utils.py``,
+``keep_batch=True``). The success intervals R_F (location s ∈ [0, 0.2], top-k s ∈ [0, 0.3], center-mass
+s ∈ [0.1, 1]) are **robex's protocol constants**: they are the values our design notes recall from the paper,
+which we could not check against the paper's text (the released evaluation, ``test_accuracy`` in
+``module/utils.py``, only collects the per-image scores and fixes no interval), so robex states them as its
+own definition, fixed by the track version, and never as the paper's numbers. Likewise the top-k score is the
+code's per-image top-k loss. The active-fooling criterion is ours: the swapped maps must correlate better with
+the other class's original map than with their own.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ class Interval:
         return (scores >= self.low) & (scores <= self.high)
 
 
-# papers.md §5.2, [unverified]; ACTIVE is our criterion s_i > 0 (see module docstring).
+# robex's success intervals (see the module docstring); ACTIVE is our criterion s_i > 0.
 FSR_INTERVALS: dict[FoolingLoss, Interval] = {
     FoolingLoss.LOCATION: Interval(0.0, 0.2),
     FoolingLoss.TOPK: Interval(0.0, 0.3),
@@ -199,6 +205,17 @@ def spearman_rows(a: Tensor, b: Tensor) -> Tensor:
     [0.5]
     """
     return pearson_rows(rank_rows(a), rank_rows(b))
+
+
+def accuracy_cost(control: float, fooled: float) -> float:
+    """Accuracy the fooling cost: acc(control) − acc(fooled), with the control fine-tuned by the same steps and
+    batches at λ = 0 (Heo et al. compare with the original; against the control, the drift of the
+    fine-tuning alone is not charged to the fooling term).
+
+    >>> round(accuracy_cost(0.95, 0.94), 6)  # original 0.98: before − after would charge 4 points
+    0.01
+    """
+    return control - fooled
 
 
 def success_rate(scores: Tensor, interval: Interval) -> float:

@@ -10,7 +10,12 @@ For each of the track's explainers, on the first ``n`` evaluation images, explai
 
 Boopathy et al.'s measures (§3.2) need a CAM (a GAP + linear head exposing ``cam``): Kendall τ between the
 true-class CAM before and after their top-k attack (scaled down from 200 to ``topk_steps`` steps; the step
-is ``topk_step_size``), and the 2-class ℓ1 discrepancy D₂/HW of their targeted attack at the track's ε.
+is ``topk_step_size``; per image in the record, so two models can be compared on the images both kept their
+prediction on), and the 2-class ℓ1 discrepancy D₂/HW of their targeted attack at the track's ε, divided per
+image by its lower bound ½(f_y(x) − f_t(x)) (half the clean logit margin): D₂/HW itself is in logit units, so a
+model with larger logits would look better for no other reason. The targeted attack is their released
+``min_pgd_attack`` (``discrepancy_gamma`` γ = 0 by default: the minimum-margin targeted attack, which does not
+try to keep the CAM still); γ > 0 adds their interpretability-sneaking term γ·D₂/HW to the attack's loss.
 
 Galleries (same first ``gallery`` eval images for every entry): each explainer's map, and Woods et al.'s
 adversarial explanations toward the predicted and the runner-up class.
@@ -114,17 +119,19 @@ KENDALL = register_score(
 )
 DISCREPANCY = register_score(
     ScoreSpec(
-        name="explanation_discrepancy",
-        title="CAM discrepancy D₂/HW",
+        name="explanation_discrepancy_ratio",
+        title="CAM discrepancy ÷ margin bound",
         higher_is_better=True,
         unit=Unit.SCORE,
         category=Category.EXPLANATION_ROBUSTNESS,
         order=72,
         primary=False,
         description=(
-            "Boopathy et al.'s (2020) 2-class ℓ1 CAM discrepancy D₂/HW, mean over successful targeted attacks at "
-            "the track ε (bounded below by half the clean logit margin); higher means the attack cannot hide "
-            "from the interpretation."
+            "Boopathy et al.'s (2020) 2-class ℓ1 CAM discrepancy D₂/HW of a successful targeted attack at the track "
+            "ε, divided per image by its lower bound ½(f_y(x) − f_t(x)) (half the clean logit margin), mean over "
+            "successful attacks: unit-free (D₂/HW alone is in logit units and grows with the logits' scale), at "
+            "least 1 for an exact CAM. Attack: their min_pgd_attack with γ = 0 (no term keeps the CAM still). "
+            "Higher means a change of prediction drags the interpretation further than it must."
         ),
     )
 )
@@ -193,8 +200,9 @@ def _mean_curve(title: str, curves: Tensor, ylabel: str) -> dict[str, Any]:
 
 def boopathy(
     model: nn.Module, x: Tensor, y: Tensor, s: Mapping[str, Any], eps: float, generator: torch.Generator
-) -> tuple[Tensor, er.TargetedOutcome, dict[str, Any]]:
-    """Kendall τ per image (NaN where the prediction changed) and the targeted-attack outcome."""
+) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Kendall τ per image (NaN where the prediction changed) and the discrepancy ratio per image (NaN where the
+    targeted attack failed or the clean margin is not positive)."""
     with torch.no_grad():
         pred = class_activation_maps(model, x).mean((2, 3)).argmax(1)
     k = int(s.get("topk_k", 8))
@@ -224,6 +232,7 @@ def boopathy(
     )
     ok = outcome.success
     violations = int((outcome.discrepancy[ok] < outcome.bound[ok] - 1e-5).sum())
+    ratio = er.margin_ratio(outcome.discrepancy, outcome.bound, outcome.success)
     details = {
         "topk": {
             "eps": topk_eps,
@@ -233,6 +242,7 @@ def boopathy(
             "images": len(y),
             "prediction_kept": int(kept.sum()),
             "note": f"scaled down from the paper's 200 steps of 0.01 to {steps} steps of {step_size:g}",
+            "tau": [_json(float(v)) for v in tau],  # per image; None where the prediction changed
         },
         "targeted": {
             "eps": eps,
@@ -243,6 +253,11 @@ def boopathy(
             "success_rate": round(float(ok.float().mean()), 6),
             "discrepancy_mean": _json(float(outcome.discrepancy[ok].mean())) if ok.any() else None,
             "margin_bound_mean": _json(float(outcome.bound[ok].mean())) if ok.any() else None,
+            "ratio_mean": _json(mean_interval(ratio)[0]),
+            "ratio_images": int(torch.isfinite(ratio).sum()),
+            "attack": "min_pgd_attack (γ = 0: minimum-margin targeted attack, no interpretability-sneaking term)"
+            if not float(s.get("discrepancy_gamma", 0.0))
+            else "interpretability sneaking attack (γ > 0)",
             "bound_violations": violations,
         },
     }
@@ -250,7 +265,7 @@ def boopathy(
         log.warning(
             "%d successful targeted attacks violate D2/HW >= margin/2: the model's CAM is not exact", violations
         )
-    return tau, outcome, details
+    return tau, ratio, details
 
 
 def gallery(
@@ -290,7 +305,7 @@ class ExplainStage(Stage):
     """Fidelity and robustness of the track's explainers on the entry's model (see the module docstring)."""
 
     order = 60
-    version = "1"
+    version = "2"  # 2: per-image τ in the record; the CAM discrepancy divided by its margin bound
 
     def settings(self, track: Any, quick: bool) -> dict[str, Any]:
         """The track's ``[stages.explain]`` table plus the explainer list and ε (they change the numbers)."""
@@ -405,12 +420,10 @@ class ExplainStage(Stage):
         except TypeError as exc:
             details["boopathy"] = {"skipped": str(exc)}
         else:
-            tau, outcome, bdetails = boopathy(model, xb, yb, s, float(s["eps"]), ctx.generator("boopathy"))
+            tau, ratio, bdetails = boopathy(model, xb, yb, s, float(s["eps"]), ctx.generator("boopathy"))
             details["boopathy"] = bdetails
             results.append(score(KENDALL.name, tau))
-            ok = outcome.success
-            if ok.any():
-                results.append(score(DISCREPANCY.name, outcome.discrepancy[ok]))
+            results.append(score(DISCREPANCY.name, ratio))
         ctx.progress(4, 5)
 
         ng = int(s.get("gallery", 6))

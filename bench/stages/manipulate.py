@@ -14,11 +14,14 @@ classes on composite images holding both (left/right halves), with CE on ordinar
 
 Evaluation on the first ``n`` held-out evaluation images (composites built from evaluation images for the
 active run): the fooling success rate FSR = fraction of images whose score lies in the success interval
-(location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1] — papers.md marks all three **unverified**; active:
-our criterion, the swapped maps correlate better with the other class's original map), the accuracy it cost,
-the FSR of the original model and of a **control** fine-tuned identically with λ = 0, and whether the fooling
-transfers to the other explainers (Spearman correlation of their maps with the original model's maps,
-compared with the control's). Budget: a few hundred small steps per run, far below the paper's 3×10⁴.
+(robex's intervals, :data:`bench.scores.manipulation.FSR_INTERVALS`: location [0, 0.2], top-k [0, 0.3],
+center-mass [0.1, 1]; active: our criterion, the swapped maps correlate better with the other class's original
+map), the FSR of the original model and of a **control** fine-tuned identically with λ = 0, the accuracy the
+fooling cost **against the control** (control − after: the drift that the fine-tuning alone causes is not
+charged to the fooling), whether the fooling transfers to the other explainers (Spearman correlation of their
+maps with the original model's maps, compared with the control's), and the fooled explainer's RISE deletion and
+insertion AUC per image for the original, the control and the fooled model. Budget: a few hundred small steps
+per run, far below the paper's 3×10⁴.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def _saliency_maps(model: nn.Module, x: Tensor, y: Tensor, create_graph: bool) -
 
 
 INTERPRETERS: Registry[Interpreter] = Registry("manipulation interpreter")
-HEADLINE = "gradcam:location"  # the run behind manipulation_fsr / manipulation_accuracy_drop
+HEADLINE = "gradcam:location"  # the run behind manipulation_fsr / manipulation_accuracy_cost
+WHO = ("before", "control", "after")  # the original model, the λ = 0 control, the fooled model
 INTERPRETERS.add("gradcam", Interpreter("gradcam", "Grad-CAM", "gradcam", _gradcam_maps))
 INTERPRETERS.add("saliency", Interpreter("saliency", "saliency", "saliency", _saliency_maps))
 
@@ -92,22 +96,28 @@ MANIPULATION_FSR = register_score(
         order=80,
         description=(
             "Heo et al. (2019) passive location fooling of Grad-CAM: fraction of held-out images whose fooled map "
-            "has location score mean((ĥ − frame)²) in [0, 0.2] (threshold unverified, papers.md §5.2) after a fixed "
-            "fine-tuning budget of CE + λ·L_location; lower is harder to manipulate."
+            "has location score mean((ĥ − frame)²) in [0, 0.2] (Heo et al.'s FSR with robex's success interval, "
+            "fixed by the track version) after a fixed fine-tuning budget of CE + λ·L_location; lower is harder to "
+            "manipulate."
         ),
     )
 )
-MANIPULATION_DROP = register_score(
+MANIPULATION_COST = register_score(
     ScoreSpec(
-        name="manipulation_accuracy_drop",
+        name="manipulation_accuracy_cost",
         title="Fooling acc. cost",
         higher_is_better=True,
         unit=Unit.FRACTION,
         category=Category.MANIPULABILITY,
         order=81,
+        primary=False,
         description=(
-            "Clean accuracy lost by the Grad-CAM location fooling of manipulation_fsr (before − after, on the "
-            "held-out images); a larger cost means the explanation cannot be manipulated for free."
+            "Held-out accuracy the Grad-CAM location fooling of manipulation_fsr cost, against the λ = 0 control "
+            "fine-tuned with the same steps and batches (control − fooled): the fine-tuning's own drift is not "
+            "charged to the fooling, so a model that degrades under any fine-tuning scores ≈ 0, not high. Higher "
+            "is better for the defender: the attacker pays in accuracy, so the manipulation shows (Heo et al.'s "
+            "attack is meant to be free). Read it with the fooling rate: a fooling that failed costs nothing "
+            "either, so it is shown on the entry page, not ranked on the index."
         ),
     )
 )
@@ -127,7 +137,7 @@ RUN_SCORES: dict[tuple[str, FoolingLoss], ScoreSpec] = {
                 + (
                     "(our criterion: swapped maps correlate better with the other class's original)."
                     if loss is FoolingLoss.ACTIVE
-                    else "(papers.md §5.2, unverified)."
+                    else "(Heo et al.'s FSR with robex's success interval, fixed by the track version)."
                 )
             ),
         )
@@ -431,12 +441,29 @@ def mean_spearman(a: Tensor, b: Tensor) -> float | None:
     return round(float(rho.mean()), 6) if rho.numel() else None
 
 
-def _fidelity(model: nn.Module, explainer: Explainer, x: Tensor, kernel: Tensor) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Fidelity:
+    """Per-image RISE deletion and insertion AUC of one explainer on one model."""
+
+    deletion: Tensor
+    insertion: Tensor
+
+    @property
+    def means(self) -> tuple[float, float]:
+        """(mean deletion AUC, mean insertion AUC), rounded for the record."""
+        return round(float(self.deletion.mean()), 6), round(float(self.insertion.mean()), 6)
+
+
+def _fidelity(model: nn.Module, explainer: Explainer, x: Tensor, kernel: Tensor) -> Fidelity:
     with torch.no_grad():
         pred = model(x).argmax(1)
     rel = relevance(explainer.attribute(model, x, pred), ranking(explainer))
     d, i, _ = fidelity.causal_curves(model, x, rel, step=x.shape[-1], kernel=kernel)
-    return round(float(fidelity.auc(d).mean()), 6), round(float(fidelity.auc(i).mean()), 6)
+    return Fidelity(fidelity.auc(d), fidelity.auc(i))
+
+
+def _per_image(values: Tensor) -> list[float]:
+    return [round(float(v), 6) for v in values]
 
 
 @dataclass
@@ -464,7 +491,7 @@ class Manipulation:
         maps_control = explainer_maps(self.control, self.explainers, self.transfer_x, self.transfer_y, self.seed)
         self.rho_control = {n: mean_spearman(self.maps_original[n], maps_control[n]) for n in maps_control}
         self._heldout_maps: dict[tuple[str, str, str], Tensor] = {}
-        self._fidelity_original: dict[str, tuple[float, float]] = {}
+        self._fidelity: dict[tuple[str, str], Fidelity] = {}
         self._shown: set[str] = set()
 
     def heldout_maps(self, who: str, interp: Interpreter, objective: Objective) -> Tensor:
@@ -475,13 +502,15 @@ class Manipulation:
             self._heldout_maps[key] = objective.heldout_maps(model, interp, self.heldout)
         return self._heldout_maps[key]
 
-    def fidelity(self, model: nn.Module | None, name: str) -> tuple[float, float]:
-        """Mean (deletion, insertion) AUC of explainer ``name`` on ``model`` (``None``: the original, cached)."""
+    def fidelity(self, model: nn.Module | str, name: str) -> Fidelity:
+        """Per-image deletion and insertion AUC of explainer ``name`` on ``model`` (``"original"`` or
+        ``"control"``: those models, cached per explainer)."""
         explainer = self.explainers.get(name) or EXPLAINERS.create(name)
-        if model is None:
-            if name not in self._fidelity_original:
-                self._fidelity_original[name] = _fidelity(self.original, explainer, self.fidelity_x, self.kernel)
-            return self._fidelity_original[name]
+        if isinstance(model, str):
+            if (model, name) not in self._fidelity:
+                shared = self.original if model == "original" else self.control
+                self._fidelity[(model, name)] = _fidelity(shared, explainer, self.fidelity_x, self.kernel)
+            return self._fidelity[(model, name)]
         return _fidelity(model, explainer, self.fidelity_x, self.kernel)
 
     def evaluate(self, run: Run, interp: Interpreter, objective: Objective, fooled: nn.Module) -> dict[str, Any]:
@@ -493,12 +522,18 @@ class Manipulation:
         ctrl = objective.heldout_scores(self.heldout_maps("control", interp, objective), h_orig)
         acc = accuracy(fooled, self.heldout.x, self.heldout.y)
         rho: dict[str, float | None] = {}
-        fid: tuple[float | None, ...] = (None, None, None, None)
+        fid: dict[str, Any] = {f"{m}_auc_{w}": None for m in ("deletion", "insertion") for w in WHO}
         if objective.kind == "passive":  # the active objective fools maps of composites, not of these images
             maps = explainer_maps(fooled, self.explainers, self.transfer_x, self.transfer_y, self.seed)
             rho = {n: mean_spearman(self.maps_original[n], maps[n]) for n in maps}
-            fid = (*self.fidelity(None, interp.explainer), *self.fidelity(fooled, interp.explainer))
-        del0, ins0, del1, ins1 = fid
+            per = {
+                "before": self.fidelity("original", interp.explainer),
+                "control": self.fidelity("control", interp.explainer),
+                "after": self.fidelity(fooled, interp.explainer),
+            }
+            for who, f in per.items():
+                fid[f"deletion_auc_{who}"], fid[f"insertion_auc_{who}"] = f.means
+            fid["deletion_auc_images"] = {who: _per_image(f.deletion) for who, f in per.items()}
         return {
             "run": run.label,
             "lambda": run.lam,
@@ -510,14 +545,12 @@ class Manipulation:
             "score_mean": round(float(after.mean()), 6),
             "accuracy_before": round(self.accuracy_original, 6),
             "accuracy_after": round(acc, 6),
+            "accuracy_control": round(self.accuracy_control, 6),
             "accuracy_drop": round(self.accuracy_original - acc, 6),
-            "accuracy_drop_vs_control": round(self.accuracy_control - acc, 6),
+            "accuracy_drop_vs_control": round(hm.accuracy_cost(self.accuracy_control, acc), 6),
             "transfers_to": transfer_targets(rho, self.rho_control, interp.explainer, self.transfer_drop),
             **{f"rho_{n}": v for n, v in rho.items()},
-            "deletion_auc_before": del0,
-            "deletion_auc_after": del1,
-            "insertion_auc_before": ins0,
-            "insertion_auc_after": ins1,
+            **fid,
         }
 
     def gallery(self, run: Run, interp: Interpreter, fooled: nn.Module, c1: int, c2: int) -> list[dict[str, Any]]:
@@ -555,7 +588,7 @@ class ManipulateStage(Stage):
     """Heo et al.'s adversarial model manipulation against the entry (see the module docstring)."""
 
     order = 70
-    version = "1"
+    version = "2"  # 2: accuracy cost against the control; per-image deletion AUC of original, control, fooled
 
     def settings(self, track: Any, quick: bool) -> dict[str, Any]:
         """The track's ``[stages.manipulate]`` table plus the explainers used for the transfer check."""
@@ -633,7 +666,7 @@ class ManipulateStage(Stage):
             scores.append(ScoreValue(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
             if run.label == HEADLINE:
                 scores.append(ScoreValue(MANIPULATION_FSR.name, row["fsr"], row["images"]))
-                scores.append(ScoreValue(MANIPULATION_DROP.name, row["accuracy_drop"], len(y)))
+                scores.append(ScoreValue(MANIPULATION_COST.name, row["accuracy_drop_vs_control"], len(y)))
             gallery.extend(m.gallery(run, interp, fooled, c1, c2))
             ctx.progress(k, len(runs) + 1)
         details: dict[str, Any] = {
@@ -651,9 +684,11 @@ class ManipulateStage(Stage):
             "rho_control": m.rho_control,
             "table": table,
             "gallery": gallery,
-            "thresholds": "FSR intervals: location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1] (papers.md §5.2, "
-            "unverified); active: swap score > 0 (ours). transfers_to: explainers whose Spearman correlation with "
-            f"the original maps dropped ≥ {m.transfer_drop:g} more than the control's.",
+            "thresholds": "FSR = fraction of held-out images whose per-image score s_i lies in the success interval "
+            "(Heo et al.'s definition; s_i as their released code computes it). Intervals, robex's protocol "
+            "constants: location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1]; active: swap score > 0. "
+            "transfers_to: explainers whose Spearman correlation with the original maps dropped ≥ "
+            f"{m.transfer_drop:g} more than the control's. accuracy_drop_vs_control (the score): control − after.",
         }
         if skipped:
             details["skipped"] = skipped

@@ -90,17 +90,29 @@ def test_manipulate_stage_record(track: Track, data: TrackData, standard_model: 
     ctx = StageContext("manipulate", track, data, standard_model)
     out = ctx.stage.run(ctx)
     names = [s.name for s in out.scores]
-    assert "manipulation_fsr" in names and "manipulation_accuracy_drop" in names
+    assert "manipulation_fsr" in names and "manipulation_accuracy_cost" in names
     assert all(n in SCORES for n in names)
-    assert all(0.0 <= s.value <= 1.0 for s in out.scores if s.name != "manipulation_accuracy_drop")
+    assert all(0.0 <= s.value <= 1.0 for s in out.scores if s.name != "manipulation_accuracy_cost")
+    headline = next(r for r in out.details["table"] if r["run"] == "gradcam:location")
+    cost = next(s for s in out.scores if s.name == "manipulation_accuracy_cost")
+    assert cost.value == pytest.approx(headline["accuracy_control"] - headline["accuracy_after"], abs=1e-6)
     d = out.details
     assert _json_native(dict(d))
     runs = ctx.settings["runs"]
     assert [r["run"] for r in d["table"]] == runs
     for row in d["table"]:
         assert row["accuracy_drop"] == pytest.approx(row["accuracy_before"] - row["accuracy_after"], abs=1e-6)
+        assert row["accuracy_drop_vs_control"] == pytest.approx(
+            row["accuracy_control"] - row["accuracy_after"], abs=1e-6
+        )
         passive = not row["run"].endswith(":active")  # transfer and fidelity are measured for passive runs
         assert (row["deletion_auc_after"] is not None and math.isfinite(row["deletion_auc_after"])) == passive
+        if passive:  # per-image deletion AUC of the original, the control and the fooled model, same images
+            images = row["deletion_auc_images"]
+            assert set(images) == {"before", "control", "after"}
+            assert {len(v) for v in images.values()} == {d["fidelity_images"]}
+            for who in images:
+                assert row[f"deletion_auc_{who}"] == pytest.approx(sum(images[who]) / len(images[who]), abs=1e-5)
         assert any(k.startswith("rho_") for k in row) == passive
     assert all(r["caption"] and r["images"] and all(i["png"] for i in r["images"]) for r in d["gallery"])
     assert ctx.progressed[-1] == (len(runs) + 1, len(runs) + 1)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.records import EntryInfo, Provenance, Record, ScoreRecord
-from leaderboard.claims import PAPERS, Evidence, Verdict, build_claims, disjoint_above, track_claims
+from leaderboard.claims import PAPERS, Evidence, Gate, Verdict, build_claims, disjoint_above, track_claims
 from leaderboard.render import render_records
 from leaderboard.synthetic import SYNTHETIC_SPECS
 
@@ -56,7 +57,9 @@ def test_no_records_means_no_verdict() -> None:
     # the standard-MNIST ARA estimate applies to the MNIST tracks only; everything else is simply unmeasured
     assert verdicts.count(Verdict.NOT_APPLICABLE) == 1
     assert set(verdicts) == {Verdict.MISSING, Verdict.NOT_APPLICABLE}
-    assert claims.counts[Verdict.MISSING.value] == len(verdicts) - 1
+    # Woods' identity is a sanity check: it is not counted among the claims' verdicts
+    assert claims.counts[Verdict.MISSING.value] == len(verdicts) - 2
+    assert claims.sanity == {v.value: int(v is Verdict.MISSING) for v in Verdict}
     on_mnist = [c.verdict for p in track_claims("mnist", "MNIST", []).papers for c in p.checks]
     assert set(on_mnist) == {Verdict.MISSING}
 
@@ -70,16 +73,68 @@ def test_clean_cost_is_two_points(ig: float, expected: Verdict) -> None:
     assert check(recs, "ross2018", 0).verdict is expected
 
 
-def test_ross_transfer_uses_the_three_eps_nearest_forty_percent() -> None:
-    # standard white-box: 0.8, 0.45, 0.3, 0.1, 0.05 -> nearest 0.4: eps 0.2 (0.45), 0.3 (0.3), 0.1 (0.8) ... and
-    # 0.4 (0.1) is farther than 0.1's 0.8? |0.8-0.4| = 0.4 > |0.1-0.4| = 0.3, so the three are 0.2, 0.3, 0.4.
-    std = record("standard", transfer=curves(fgsm_white_box=[1, 0.8, 0.45, 0.3, 0.1, 0.05]))
-    wins_two = record("input_gradient", transfer=curves(fgsm_surrogate=[1, 0.0, 0.5, 0.4, 0.05, 0.0]))
-    c = check([std, wins_two], "ross2018", 1)
-    assert c.verdict is Verdict.HOLDS
-    assert [m.label.rsplit("= ", 1)[1] for m in c.measured[::2]] == ["0.2", "0.3", "0.4"]
-    wins_one = record("input_gradient", transfer=curves(fgsm_surrogate=[1, 0.99, 0.5, 0.2, 0.05, 0.0]))
-    assert check([std, wins_one], "ross2018", 1).verdict is Verdict.FAILS
+def transfer_grid(by_label: dict[str, dict[str, float]], n: int = 256) -> dict[str, Any]:
+    """A transfer section whose FGSM grid holds one accuracy per source (k/n)."""
+    return {"n": n, "grid": {label: {"by_source": src} for label, src in by_label.items()}}
+
+
+CLEAN = {"clean_accuracy": score(0.97)}
+
+
+def test_ross_transfer_compares_both_targets_on_the_same_examples() -> None:
+    # the old rule compared input_gradient on standard's examples with standard's own white-box accuracy: 0.60 vs
+    # 0.05 would "hold". On the same examples from the other sources, input_gradient is no better than standard.
+    std = record(
+        "standard",
+        CLEAN,
+        transfer=transfer_grid({"fgsm@0.2": {"standard": 0.05, "a": 0.40, "b": 0.42, "c": 0.38}}),
+    )
+    same = record(
+        "input_gradient",
+        CLEAN,
+        transfer=transfer_grid({"fgsm@0.2": {"standard": 0.60, "a": 0.41, "b": 0.40, "c": 0.39}}),
+    )
+    c = check([std, same], "ross2018", 1)
+    assert c.verdict is Verdict.FAILS
+    assert [m.label.split(":")[0] for m in c.measured[2:]] == [f"FGSM ε = 0.2 from {s}" for s in "abc"]
+    assert all(m.ci_low is not None and m.ci_low < 0 < (m.ci_high or 0) for m in c.measured[2:])
+    better = record(
+        "input_gradient",
+        CLEAN,
+        transfer=transfer_grid({"fgsm@0.2": {"standard": 0.05, "a": 0.60, "b": 0.62, "c": 0.38}}),
+    )
+    # a and b: +20 points with intervals above 0 (Newcombe, n = 256); c: no difference. 2 of 3 sources, none worse.
+    assert check([std, better], "ross2018", 1).verdict is Verdict.HOLDS
+    one_worse = record(
+        "input_gradient",
+        CLEAN,
+        transfer=transfer_grid({"fgsm@0.2": {"standard": 0.05, "a": 0.60, "b": 0.62, "c": 0.20}}),
+    )
+    assert check([std, one_worse], "ross2018", 1).verdict is Verdict.FAILS
+
+
+def test_ross_transfer_picks_the_eps_where_standard_is_nearest_forty_percent() -> None:
+    grid = {"fgsm@0.1": {"a": 0.9, "b": 0.9}, "fgsm@0.2": {"a": 0.45, "b": 0.35}, "fgsm@0.3": {"a": 0.1, "b": 0.1}}
+    std = record("standard", CLEAN, transfer=transfer_grid(grid))
+    ig = record("input_gradient", CLEAN, transfer=transfer_grid(grid))
+    c = check([std, ig], "ross2018", 1)
+    assert {m.label.split(" from ")[0] for m in c.measured[2:]} == {"FGSM ε = 0.2"}
+    assert c.verdict is Verdict.FAILS  # identical accuracies: no interval above 0
+
+
+def test_ross_transfer_needs_matching_clean_accuracy_and_a_grid() -> None:
+    grid = transfer_grid({"fgsm@0.2": {"a": 0.9}})
+    std = record("standard", {"clean_accuracy": score(0.98)}, transfer=grid)
+    far = record("input_gradient", {"clean_accuracy": score(0.90)}, transfer=grid)
+    c = check([std, far], "ross2018", 1)
+    assert c.verdict is Verdict.MISSING and "matching clean accuracy" in c.note and "8.0 points" in c.note
+    no_grid = [record("standard", CLEAN), record("input_gradient", CLEAN)]
+    c = check(no_grid, "ross2018", 1)
+    assert c.verdict is Verdict.MISSING and "transfer grid" in c.note
+    only_targets = transfer_grid({"fgsm@0.2": {"standard": 0.1, "input_gradient": 0.2}})
+    pair = [record("standard", CLEAN, transfer=only_targets), record("input_gradient", CLEAN, transfer=only_targets)]
+    c = check(pair, "ross2018", 1)
+    assert c.verdict is Verdict.MISSING and "no source other than" in c.note
 
 
 def test_distillation_masking_needs_a_ten_point_gap() -> None:
@@ -148,20 +203,60 @@ def test_boopathy_far_more_robust_needs_ten_points_and_disjoint_intervals(ours: 
     assert check(recs, "boopathy2020", 1).verdict is expected
 
 
-def test_woods_identity_fails_when_ara_exceeds_the_mean_radius() -> None:
+def test_woods_identity_is_a_sanity_check_not_a_claim() -> None:
     def ara(a: float, r: float) -> dict[str, Any]:
         return {"table": [{"criterion": "attack", "ara_exact": a, "mean_radius": r}]}
 
-    assert check([record("x", ara=ara(0.03, 0.04))], "woods2019", 1).verdict is Verdict.HOLDS
+    ok = check([record("x", ara=ara(0.03, 0.04))], "woods2019", 1)
+    assert ok.verdict is Verdict.HOLDS and ok.gate is Gate.SANITY and not ok.counted
     assert check([record("x", ara=ara(0.03, 0.04)), record("y", ara=ara(0.05, 0.04))], "woods2019", 1).verdict is (
         Verdict.FAILS
     )
+    claims = track_claims("t", "T", [record("x", ara=ara(0.03, 0.04))])
+    assert claims.sanity[Verdict.HOLDS.value] == 1
+    assert claims.counts[Verdict.HOLDS.value] == 0  # the identity holding is not a claim that holds
 
 
-def test_heo_fsr_and_control() -> None:
-    row = {
+def explain_tau(tau: list[float | None]) -> dict[str, Any]:
+    return {"boopathy": {"topk": {"tau": tau}}}
+
+
+def test_boopathy_tau_is_compared_on_the_common_image_set() -> None:
+    # Int's own mean (over the images it kept) is higher, 0.78 vs standard's 0.705 — but standard lost the images
+    # Int is most stable on, and on the images both kept Int is lower. Point estimates would "hold".
+    int_tau: list[float | None] = [0.50, 0.55, 0.45, 0.52, 0.95, 0.96, 0.97, 0.98, 0.99, 0.93]
+    std_tau: list[float | None] = [0.70, 0.72, 0.69, 0.71, None, None, None, None, None, None]
+    tau = "explanation_topk_kendall_tau"
+    recs = [
+        record("interpretability_aware", {tau: score(0.78, n=10)}, explain=explain_tau(int_tau)),
+        record("standard", {tau: score(0.705, n=4)}, explain=explain_tau(std_tau)),
+    ]
+    c = check(recs, "boopathy2020", 3)
+    assert c.verdict is Verdict.FAILS
+    diff = c.measured[-1]
+    assert diff.label == "τ(Int) − τ(standard) on 4 common images"
+    assert diff.value == pytest.approx(0.505 - 0.705) and diff.ci_high is not None and diff.ci_high < 0
+    higher: list[float | None] = [0.90, 0.92, 0.89, 0.91, None, 0.1, 0.2]  # longer than standard's: common prefix
+    recs[0] = record("interpretability_aware", explain=explain_tau(higher))
+    c = check(recs, "boopathy2020", 3)
+    assert c.verdict is Verdict.HOLDS and c.measured[-1].label.endswith("on 4 common images")
+
+
+def test_boopathy_tau_without_per_image_values_is_not_measured() -> None:
+    recs = [
+        record("interpretability_aware", {"explanation_topk_kendall_tau": score(0.9)}),
+        record("standard", {"explanation_topk_kendall_tau": score(0.5)}),
+    ]
+    c = check(recs, "boopathy2020", 3)
+    assert c.verdict is Verdict.MISSING and "per-image τ" in c.note
+
+
+def heo_row(**extra: Any) -> dict[str, Any]:
+    return {
         "run": "gradcam:location",
-        "accuracy_drop": 0.015,
+        "accuracy_drop": 0.03,  # before − after: charges the control's drift to the fooling
+        "accuracy_drop_vs_control": 0.015,
+        "accuracy_after": 0.95,
         "fsr": 0.66,
         "fsr_original": 0.0,
         "fsr_control": 0.01,
@@ -169,13 +264,48 @@ def test_heo_fsr_and_control() -> None:
         "rho_saliency": 0.7,
         "deletion_auc_before": 0.4,
         "deletion_auc_after": 0.6,
+        **extra,
     }
-    recs = [record("standard", manipulate={"table": [row]})]
+
+
+def test_heo_accuracy_cost_is_against_the_control() -> None:
+    recs = [record("standard", manipulate={"table": [heo_row()], "accuracy_control": 0.965})]
+    c = check(recs, "heo2019", 0)
+    assert c.verdict is Verdict.HOLDS  # control − after = 1.5 points; before − after (3 points) would fail
+    assert [m.value for m in c.measured] == [0.965, 0.95, 0.015]
+    recs = [record("standard", manipulate={"table": [heo_row(accuracy_drop_vs_control=0.025)]})]
+    assert check(recs, "heo2019", 0).verdict is Verdict.FAILS
+
+
+def test_heo_fsr_and_control() -> None:
+    recs = [record("standard", manipulate={"table": [heo_row()]})]
     verdicts = [c.verdict for c in PAPERS.get("heo2019")(Evidence("t", recs)).checks]
-    # transfer: CAM (Grad-CAM's own map on a GAP net) does not count; saliency's 0.7 is not below 0.5
-    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.HOLDS]
-    row["accuracy_drop"] = 0.03
-    assert check([record("standard", manipulate={"table": [row]})], "heo2019", 0).verdict is Verdict.FAILS
+    # transfer: CAM (Grad-CAM's own map on a GAP net) does not count; saliency's 0.7 is not below 0.5;
+    # deletion: after > before, but no per-image values against the control: not measured
+    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.MISSING]
+
+
+def heo_deletion(row: dict[str, Any], **images: list[float]) -> Any:
+    return check([record("standard", manipulate={"table": [{**row, "deletion_auc_images": images}]})], "heo2019", 4)
+
+
+def test_heo_deletion_is_against_the_control_with_an_interval() -> None:
+    rng = np.random.default_rng(1)
+    control = rng.uniform(0.5, 0.7, 40)
+    # fine-tuning alone moved deletion from 0.4 to ~0.6; the fooled model is no worse than the control
+    same = control + rng.normal(0, 0.02, 40)
+    row = heo_row(deletion_auc_after=float(same.mean()), deletion_auc_control=float(control.mean()))
+    c = heo_deletion(row, before=[0.4] * 40, after=same.tolist(), control=control.tolist())
+    assert c.verdict is Verdict.FAILS  # "after > before" would hold
+    d = c.measured[-1]
+    assert d.label == "fooled − control on 40 images" and d.ci_low is not None and d.ci_low < 0 < (d.ci_high or 0)
+    worse = (control + 0.05 + rng.normal(0, 0.02, 40)).tolist()
+    c = heo_deletion(row, before=[0.4] * 40, after=worse, control=control.tolist())
+    assert c.verdict is Verdict.HOLDS
+    again = heo_deletion(row, before=[0.4] * 40, after=worse, control=control.tolist())
+    assert again.measured[-1] == c.measured[-1]  # seeded: the same interval every time
+    c = heo_deletion(row, after=worse, control=control.tolist()[:-1])
+    assert c.verdict is Verdict.MISSING  # unequal lengths are not paired
 
 
 def test_quick_records_and_other_tracks_are_ignored() -> None:
@@ -193,3 +323,6 @@ def test_claims_page_renders_escaped(tmp_path: Path) -> None:
     for key in ("ross2018", "activation_sensitivity", "boopathy2020", "woods2019", "heo2019"):
         assert f'id="claims-t&lt;script&gt;-{key}"' in page
     assert "claims.html" in (index.parent / "index.html").read_text(encoding="utf-8")
+    # a check that is not measured says why, beside its rule (the verdict cell holds the verdict alone)
+    assert "Why not measured: clean accuracy of input_gradient or standard not recorded" in page
+    assert "sanity checks (not counted)" in page

@@ -127,3 +127,42 @@ def test_two_class_discrepancy_by_hand() -> None:
     cam_adv[0, 1] = 100.0  # other classes do not count
     d = er.two_class_discrepancy(cam_x, cam_adv, torch.tensor([0]), torch.tensor([2]))
     assert d.tolist() == [0.5 * (4 + 2) / 4]
+
+
+def test_discrepancy_ratio_does_not_reward_large_logits(
+    standard_model: nn.Module, batch: tuple[Tensor, Tensor]
+) -> None:
+    """Scaling a GAP model's linear head by 10 scales its logits and CAMs by 10 and changes no prediction. On the
+    same adversarial images, the raw D₂/HW calls the scaled copy 10× "better"; the ratio to the margin bound is
+    the same for both."""
+    import copy
+
+    x, y = batch
+    t = (y + 1) % 10
+    scaled = copy.deepcopy(standard_model)
+    with torch.no_grad():
+        scaled.classifier.weight.mul_(10.0)
+    with evaluation_mode(standard_model):
+        out = er.targeted_cam_attack(standard_model, x, y, t, eps=0.3, steps=10)
+    ok = out.success
+    assert int(ok.sum()) >= 10
+    outcomes = []
+    for model in (standard_model, scaled):
+        with torch.no_grad():
+            c0, c1 = class_activation_maps(model, x), class_activation_maps(model, out.x_adv)
+            success = model(out.x_adv).argmax(1) == t
+        assert torch.equal(success, ok)
+        d, bound = er.two_class_discrepancy(c0, c1, y, t), er.margin_bound(c0.mean((2, 3)), y, t)
+        outcomes.append((d, er.margin_ratio(d, bound, success)))
+    (raw_a, ratio_a), (raw_b, ratio_b) = outcomes
+    assert float(raw_b[ok].mean()) == pytest.approx(10 * float(raw_a[ok].mean()), rel=1e-4)
+    assert torch.allclose(ratio_a[ok], ratio_b[ok], rtol=1e-4, equal_nan=True)  # NaN: clean margin ≤ 0
+    defined = ok & torch.isfinite(ratio_a)
+    assert int(defined.sum()) >= 10
+    assert bool((ratio_a[defined] >= 1 - 1e-4).all())  # the bound: D₂/HW ≥ ½ margin on every successful attack
+    assert torch.isnan(ratio_a[~ok]).all()
+
+
+def test_margin_ratio_is_undefined_without_a_positive_margin() -> None:
+    r = er.margin_ratio(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([1.0, 0.0, -1.0]), torch.tensor([True] * 3))
+    assert r[0] == 2.0 and torch.isnan(r[1:]).all()

@@ -251,4 +251,13 @@ def test_explain_stage_record(track: Track, data: TrackData, standard_model: nn.
     assert len(rows) == 1 + len(track.explainers) + 2
     assert all(len(r["images"]) == ctx.settings["gallery"] and r["caption"] for r in rows)
     assert d["boopathy"]["targeted"]["bound_violations"] == 0
+    # per-image τ (None where the prediction changed) averages to the score, over the images that kept it
+    tau = d["boopathy"]["topk"]["tau"]
+    kept = [v for v in tau if v is not None]
+    assert len(tau) == d["boopathy"]["topk"]["images"] and len(kept) == d["boopathy"]["topk"]["prediction_kept"]
+    kendall = next(s for s in out.scores if s.name == "explanation_topk_kendall_tau")
+    assert kendall.n == len(kept) and kendall.value == pytest.approx(sum(kept) / len(kept), abs=1e-5)
+    ratio = next(s for s in out.scores if s.name == "explanation_discrepancy_ratio")
+    assert ratio.value >= 1 - 1e-4 and ratio.n == d["boopathy"]["targeted"]["ratio_images"]
+    assert "γ = 0" in d["boopathy"]["targeted"]["attack"]
     assert ctx.progressed[-1] == (5, 5)
