@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
 import warnings
@@ -36,7 +35,6 @@ from bench.types import Flag, ScoreValue, Severity
 
 STORE_ENV = "ROBEX_STORE"
 FORMAT = 2  # 2: cells carry checksums
-log = logging.getLogger(__name__)
 
 
 def default_store() -> Path:
@@ -171,7 +169,6 @@ class CellStore:
             f"corrupt cell {key} in the store {self.root}: {reason}; "
             f"moved {', '.join(str(p) for p in files)} to {target}; it will be computed again"
         )
-        log.warning(message)
         warnings.warn(message, CorruptCellWarning, stacklevel=3)
 
     def _verified(self, key: str) -> dict[str, Any] | None:

@@ -180,7 +180,9 @@ def _child_main(argv: list[str]) -> int:
         _soft, hard = resource.getrlimit(kind)
         cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
         resource.setrlimit(kind, (cap, cap))
-    try:
+    try:  # import torch first, so that a limit too small for it is reported as such
+        import torch  # noqa: F401
+
         from bench.cli import main
     except (ImportError, MemoryError, SystemError) as exc:  # torch's import maps ~3.3 GiB of address space
         sys.stderr.write(
