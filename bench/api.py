@@ -95,7 +95,7 @@ def run_track(
         device=resolve_device(device),
         data_root=data_root,
         stages=tuple(stages) if stages else None,
-        threads=torch.get_num_threads(),
+        threads=max(1, torch.get_num_threads() // int((executor_options or {}).get("workers", 1))),
     )
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)

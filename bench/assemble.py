@@ -10,7 +10,7 @@ from typing import Literal
 
 from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
-from bench.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord
+from bench.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
 from bench.runner import Cell, CellResult, RecordDraft, RunSpec
 from bench.store import CellStore
 from bench.track import load_track
@@ -47,6 +47,7 @@ def entry_info(draft: RecordDraft, architecture: str, card: Mapping[str, object]
         card=dict(card),
         claimed=dict(m.claimed),
         baseline=m.baseline,
+        references=[ReferenceRecord(**r.model_dump()) for r in m.references],
     )
 
 

@@ -89,7 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         stages=args.stages or None,
         executor=args.executor,
-        executor_options={"address": args.address} if args.executor == "ray" else {},
+        executor_options={"address": args.address} if args.executor == "ray" else {"workers": _workers(args)},
     )
     computed, cached, failed = report.counts
     print()
@@ -102,6 +102,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         index = publish(args.results, args.site)
         print(f"Leaderboard: {index.resolve()}")
     return 0 if failed == 0 else 3
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """``--workers``, or by default one worker process per usable CPU (at most 4) on the CPU and one on a GPU."""
+    if args.workers is not None:
+        return int(args.workers)
+    from bench.api import resolve_device
+    from bench.parallel import usable_cpus
+
+    return 1 if resolve_device(args.device).startswith("cuda") else min(4, usable_cpus())
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -136,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (train is always run)")
     p.add_argument("--executor", default="local", help="local (default) | ray")
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes of the local executor (default: one per CPU, max 4)"
+    )
     p.add_argument("--no-site", action="store_true", help="do not render the leaderboard")
     p.set_defaults(func=_cmd_run)
 

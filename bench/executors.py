@@ -29,13 +29,21 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", plugins=("be
 
 @EXECUTORS.register("local")
 class LocalExecutor:
-    """In-process, level by level, one progress bar per stage (``show_progress=False`` for tests)."""
+    """On this machine: in-process, level by level, one progress bar per stage (``show_progress=False`` for
+    tests); or, with ``workers > 1``, in a pool of worker processes (:mod:`bench.parallel`)."""
 
-    def __init__(self, show_progress: bool = True, **_: Any) -> None:
+    def __init__(self, show_progress: bool = True, workers: int = 1, **_: Any) -> None:
         self.show_progress = show_progress
+        self.workers = int(workers)
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
 
     def execute(self, spec: RunSpec, cells: list[Cell]) -> dict[str, CellResult]:
         """See :class:`Executor`."""
+        if self.workers > 1:
+            from bench.parallel import run_in_pool
+
+            return run_in_pool(spec, cells, self.workers, self.show_progress)
         keys = all_keys(cells)
         results: dict[str, CellResult] = {}
         ordered = sorted(cells, key=lambda c: (c.level, c.stage))

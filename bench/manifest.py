@@ -73,6 +73,20 @@ class CheckpointRef(BaseModel):
         return v
 
 
+class Reference(BaseModel):
+    """``[[references]]``: a published number for one of the entry's scores (maintained with the baselines).
+
+    The entry page and the index show it beside the measured value with the gap, measured − reference.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    score: str = Field(description="a registered score name, e.g. autoattack_accuracy")
+    value: float = Field(allow_inf_nan=False)
+    source: str = Field(min_length=1, max_length=300, description="who measured it, and where it is published")
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    protocol: str = Field(min_length=1, max_length=500, description="data, ε, attack, model and training budget")
+
+
 class EntryManifest(BaseModel):
     """The whole ``entry.toml``."""
 
@@ -89,6 +103,7 @@ class EntryManifest(BaseModel):
     checkpoint: CheckpointRef | None = None
     claimed: dict[str, FiniteClaim] = Field(default_factory=dict, description="score name -> claimed value")
     baseline: bool = False
+    references: tuple[Reference, ...] = ()
 
     @field_validator("paper_url")
     @classmethod

@@ -8,6 +8,7 @@ mean_{h,w} CAM_c = logit_c exactly, Boopathy et al. 2020).
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import torch
@@ -70,34 +71,52 @@ ACTIVATIONS.add("relu", nn.ReLU)
 ACTIVATIONS.add("half_huber", HalfHuberReLU)
 
 
-class SmallCNN(nn.Module):
-    """Boopathy et al.'s "Small" CAM network, sized for 28×28 (or 32×32) inputs.
+class Head(StrEnum):
+    """How a CAM network turns its last feature map A into logits (both bias-free, so CAM is exact)."""
 
-    conv 4×4/2 (c1) → act → conv 4×4/2 (c2) → act → conv 7×7/1 "same" (c3, the CAM map, not activated)
-    → global average pool → bias-free linear. On 28×28 the CAM map is 7×7.
+    GAP = "gap"  # global average pooling, then a linear layer (Zhou et al. 2016; Boopathy et al. 2020)
+    LINEAR = "linear"  # a linear layer on the flattened map
+
+
+def class_activation_map(a: Tensor, weight: Tensor, head: Head) -> Tensor:
+    """CAM of every class, (N, K, H, W), for a bias-free linear head on the feature map ``a`` (N, C, H, W).
+
+    GAP (Zhou et al. 2016, https://arxiv.org/abs/1512.04150): CAM_c = Σ_k W_ck A_k. LINEAR (weights W_ckhw on the
+    flattened map): CAM_c(h, w) = H·W·Σ_k W_ckhw A_khw, the per-position contribution scaled by the map's area. In
+    both, mean_{h,w} CAM_c = logit_c exactly.
+
+    >>> a, w = torch.rand(2, 3, 4, 4), torch.rand(5, 3 * 16)
+    >>> torch.allclose(class_activation_map(a, w, Head.LINEAR).mean(dim=(2, 3)), a.flatten(1) @ w.T)
+    True
+    """
+    if head is Head.GAP:
+        return torch.einsum("nkhw,ck->nchw", a, weight)
+    _, k, h, w = a.shape
+    return torch.einsum("nkhw,ckhw->nchw", a, weight.view(-1, k, h, w)) * (h * w)
+
+
+class CamNet(nn.Module):
+    """Normalisation → ``features`` (the last one is the CAM map A) → a bias-free linear ``head``.
+
+    Subclasses build ``features``; ``cam(x)`` is exact for either head (:func:`class_activation_map`).
     """
 
     def __init__(
         self,
-        in_channels: int = 1,
-        num_classes: int = 10,
-        widths: tuple[int, int, int] = (16, 32, 64),
-        activation: str = "relu",
-        mean: tuple[float, ...] = (0.1307,),
-        std: tuple[float, ...] = (0.3081,),
+        features: nn.Sequential,
+        channels: int,
+        num_classes: int,
+        head: Head,
+        spatial: tuple[int, int],
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
     ) -> None:
         super().__init__()
-        c1, c2, c3 = widths
-        act = ACTIVATIONS.get(activation)
+        self.head = Head(head)
         self.normalize = Normalize(mean, std)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 4, stride=2, padding=1),
-            act(),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
-            act(),
-            nn.Conv2d(c2, c3, 7, stride=1, padding=3),
-        )
-        self.classifier = nn.Linear(c3, num_classes, bias=False)
+        self.features = features
+        fan_in = channels * spatial[0] * spatial[1] if self.head is Head.LINEAR else channels
+        self.classifier = nn.Linear(fan_in, num_classes, bias=False)
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -109,11 +128,42 @@ class SmallCNN(nn.Module):
         return self.features(self.normalize(x))
 
     def cam(self, x: Tensor) -> Tensor:
-        """CAM for every class, shape (N, K, H′, W′): I_c = Σ_k W_ck A_k."""
-        return torch.einsum("nkhw,ck->nchw", self.feature_map(x), self.classifier.weight)
+        """CAM for every class, shape (N, K, H′, W′), whose spatial mean is the logit."""
+        return class_activation_map(self.feature_map(x), self.classifier.weight, self.head)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.feature_map(x).mean(dim=(2, 3)))
+        a = self.feature_map(x)
+        return self.classifier(a.mean(dim=(2, 3)) if self.head is Head.GAP else a.flatten(1))
+
+
+class SmallCNN(CamNet):
+    """Boopathy et al.'s "Small" CAM network, sized for 28×28 (or 32×32) inputs.
+
+    conv 4×4/2 (c1) → act → conv 4×4/2 (c2) → act → conv 7×7/1 "same" (c3, the CAM map, not activated)
+    → ``head`` (global average pool by default) → bias-free linear. On 28×28 the CAM map is 7×7.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        activation: str = "relu",
+        mean: tuple[float, ...] = (0.1307,),
+        std: tuple[float, ...] = (0.3081,),
+        head: Head = Head.GAP,
+        spatial: tuple[int, int] = (7, 7),
+    ) -> None:
+        c1, c2, c3 = widths
+        act = ACTIVATIONS.get(activation)
+        features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c2, c3, 7, stride=1, padding=3),
+        )
+        super().__init__(features, c3, num_classes, head, spatial, mean, std)
 
 
 @ARCHITECTURES.register("small_cnn")
@@ -122,6 +172,52 @@ def small_cnn(track: Track, activation: str = "relu") -> nn.Module:
     c = track.input_shape[0]
     mean, std = NORMALISATION[c]
     return SmallCNN(in_channels=c, num_classes=track.num_classes, activation=activation, mean=mean, std=std)
+
+
+class MnistCNN(CamNet):
+    """A Madry-style MNIST CNN whose head keeps an exact class-activation decomposition.
+
+    conv 3×3 (c1) → act → conv 3×3 (c1) → act → max-pool 2 → conv 3×3 (c2) → act → conv 3×3 (c2) → act
+    → max-pool 2 → A (c2 × H/4 × W/4, the CAM map) → ``head`` (a linear layer on the flattened map by default).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: tuple[int, int] = (32, 64),
+        activation: str = "relu",
+        head: Head = Head.LINEAR,
+        spatial: tuple[int, int] = (7, 7),
+        mean: tuple[float, ...] = (0.1307,),
+        std: tuple[float, ...] = (0.3081,),
+    ) -> None:
+        c1, c2 = widths
+        act = ACTIVATIONS.get(activation)
+        features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1),
+            act(),
+            nn.Conv2d(c1, c1, 3, padding=1),
+            act(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            act(),
+            nn.Conv2d(c2, c2, 3, padding=1),
+            act(),
+            nn.MaxPool2d(2),
+        )
+        super().__init__(features, c2, num_classes, head, spatial, mean, std)
+
+
+@ARCHITECTURES.register("mnist_cnn")
+def mnist_cnn(track: Track, activation: str = "relu", width: int = 32) -> nn.Module:
+    """MNIST-scale reference CNN (conv widths ``width``-``width``-``2·width``-``2·width``, CAM map H/4 × W/4,
+    bias-free linear head on the flattened map)."""
+    c, h, w = track.input_shape
+    mean, std = NORMALISATION[c]
+    return MnistCNN(
+        c, track.num_classes, (width, 2 * width), activation, Head.LINEAR, (h // 4, w // 4), mean=mean, std=std
+    )
 
 
 class TimmClassifier(nn.Module):

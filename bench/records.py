@@ -41,6 +41,17 @@ class FlagRecord(BaseModel):
     evidence: dict[str, float] = Field(default_factory=dict)
 
 
+class ReferenceRecord(BaseModel):
+    """A published number for one score: value, who published it, and under which protocol."""
+
+    model_config = ConfigDict(extra="forbid")
+    score: str
+    value: float
+    source: str
+    url: str
+    protocol: str
+
+
 class EntryInfo(BaseModel):
     """What the entry is (copied from its manifest and its defense card)."""
 
@@ -59,6 +70,7 @@ class EntryInfo(BaseModel):
     card: dict[str, Any] = Field(default_factory=dict)
     claimed: dict[str, float] = Field(default_factory=dict)
     baseline: bool = False
+    references: list[ReferenceRecord] = Field(default_factory=list)
 
 
 class Provenance(BaseModel):

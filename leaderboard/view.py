@@ -37,7 +37,7 @@ from bench.compare import (
     ranking,
     sort_score,
 )
-from bench.records import Record
+from bench.records import Record, ReferenceRecord
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,8 @@ class Cell:
     text: str
     sort: str
     tooltip: str = ""
+    note: str = ""
+    note_tooltip: str = ""
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def build_table(
                 format_score(r.score(c.info.name), c.info.unit),
                 "" if r.score(c.info.name) is None else repr(float(r.score(c.info.name))),  # type: ignore[arg-type]
                 interval_text(r, c.info),
+                *reference_note(r, c.info),
             )
             for c in columns
         )
@@ -292,6 +295,26 @@ def build_table(
         (ranked if p.rank is not None else unranked).append(row)
     names = [c.info.name for c in columns]
     return Table(columns, column_groups(columns), tuple(ranked), tuple(unranked), sort, _index(names, sort))
+
+
+def reference_gap(record: Record, info: ScoreInfo) -> tuple[ReferenceRecord, float | None] | None:
+    """The first published reference for ``info``'s score and the gap measured − reference (``None`` when the
+    record has no value for the score), or ``None`` when the entry has no reference for it."""
+    ref = next((x for x in record.entry.references if x.score == info.name), None)
+    if ref is None:
+        return None
+    value = record.score(info.name)
+    return ref, None if value is None else value - ref.value
+
+
+def reference_note(record: Record, info: ScoreInfo) -> tuple[str, str]:
+    """The index cell's note, ``ref 88.5% · −3.2 pp``, and its tooltip (source and protocol); empty without one."""
+    found = reference_gap(record, info)
+    if found is None:
+        return "", ""
+    ref, gap = found
+    gap_text = "" if gap is None else " · " + format_difference_text(gap, info.unit)
+    return f"ref {format_score(ref.value, info.unit)}{gap_text}", f"published: {ref.source} ({ref.protocol})"
 
 
 def _index(names: Sequence[str], name: str | None) -> int | None:
@@ -708,6 +731,9 @@ class ScoreLine:
     interval: str
     claimed: str
     claimed_delta: str
+    reference: ReferenceRecord | None = None
+    reference_text: str = ""
+    reference_gap: str = ""
 
 
 @dataclass(frozen=True)
@@ -760,6 +786,8 @@ def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[s
         value = record.score(info.name)
         claimed = record.entry.claimed.get(info.name)
         delta = "" if claimed is None or value is None else format_difference_text(value - claimed, info.unit)
+        found = reference_gap(record, info)
+        ref, gap = found if found is not None else (None, None)
         groups.setdefault(info.category, []).append(
             ScoreLine(
                 info,
@@ -768,6 +796,9 @@ def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[s
                 interval_text(record, info),
                 format_score(claimed, info.unit) if claimed is not None else "",
                 delta,
+                ref,
+                format_score(ref.value, info.unit) if ref is not None else "",
+                format_difference_text(gap, info.unit) if gap is not None else "",
             )
         )
     return tuple((k, tuple(v)) for k, v in groups.items())

@@ -256,3 +256,32 @@ def load_track_for_test():  # type: ignore[no-untyped-def]
     from bench.track import load_track
 
     return load_track("mnist5k")
+
+
+def test_worker_pool_writes_the_same_records_as_the_in_process_executor(tmp_path: Path) -> None:
+    """Two worker processes (cells scheduled as their dependencies finish) give byte-equal scores and weights."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # both runs pin one intra-op thread per cell: the same float summation order
+    try:
+        reports = {
+            workers: run_track(
+                "mnist5k",
+                entries=["standard", "fgsm_at"],
+                store=tmp_path / f"store{workers}",
+                results_root=tmp_path / f"results{workers}",
+                quick=True,
+                device="cpu",
+                stages=STAGES,
+                executor_options={"show_progress": False, "workers": workers},
+            )
+            for workers in (1, 2)
+        }
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(reports[1].records, reports[2].records, strict=True):
+        assert one.name == two.name
+        assert one.scores == two.scores
+        assert one.provenance.checkpoint_sha256 == two.provenance.checkpoint_sha256
+    assert reports[2].counts == (len(reports[2].results), 0, 0)  # every cell computed, none failed
