@@ -35,6 +35,8 @@ SLUG = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 # Fields only maintainers set (in leaderboard/entries/); a submitted manifest that carries one is refused.
 MAINTAINER_ONLY: Mapping[str, str] = {
     "baseline": "marks robex's own baseline entries; maintainers set it in leaderboard/entries/, never a submission",
+    "references": "published numbers maintainers check and show beside baselines; a submission states its own "
+    "numbers under [claimed]",
 }
 
 

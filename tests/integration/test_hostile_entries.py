@@ -91,6 +91,13 @@ REFUSED: dict[str, tuple[str, dict[str, bytes], str, str]] = {
     # id: (manifest, files, field, hint)
     "baseline-true": (f'name = "x"\n{HEAD}baseline = true\n[defense]\nname = "standard"\n', {}, "baseline", "maint"),
     "baseline-false": (f'name = "x"\n{HEAD}baseline = false\n[defense]\nname = "standard"\n', {}, "baseline", "maint"),
+    "references": (
+        f'name = "x"\n{HEAD}[defense]\nname = "standard"\n[[references]]\nscore = "clean_accuracy"\nvalue = 0.99\n'
+        'source = "s"\nurl = "https://x"\nprotocol = "p"\n',
+        {},
+        "references",
+        "[claimed]",
+    ),
     "sigma-nan-shipped-module": (
         *_example(("sigma = 0.3", "sigma = nan")),
         HP + "sigma",
