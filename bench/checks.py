@@ -31,6 +31,7 @@ from scipy.stats import binomtest
 from torch import Tensor, nn
 
 from bench.protocols import evaluation_mode
+from bench.scores.holdout import HoldoutComparison
 from bench.types import Flag, Severity
 
 
@@ -48,6 +49,8 @@ class Check(StrEnum):
     TRANSFER_BEATS_WHITEBOX = "transfer_beats_whitebox"
     BLACKBOX_BEATS_WHITEBOX = "blackbox_beats_whitebox"
     RADIUS_NOT_FOUND = "radius_not_found"
+    HOLDOUT_DISAGREES = "holdout_disagrees"
+    HOLDOUT_UNAVAILABLE = "holdout_unavailable"
 
 
 EXPLANATIONS: Mapping[Check, str] = {
@@ -72,6 +75,10 @@ EXPLANATIONS: Mapping[Check, str] = {
     "missed (AutoAttack check)",
     Check.RADIUS_NOT_FOUND: "the gradient-based minimal-radius searches found no adversarial example for some "
     "images (a sign of gradient masking); their radius is only bounded from above, so the ARA is optimistic",
+    Check.HOLDOUT_DISAGREES: "clean accuracy on the published evaluation images is significantly higher than on "
+    "held-out images drawn at scoring time: the model has memorised the published subset",
+    Check.HOLDOUT_UNAVAILABLE: "the dataset has no held-out images beside the published subset, so the "
+    "memorisation check could not run",
 }
 
 SEVERITY: Mapping[Check, Severity] = {
@@ -86,6 +93,8 @@ SEVERITY: Mapping[Check, Severity] = {
     Check.TRANSFER_BEATS_WHITEBOX: Severity.WARN,
     Check.BLACKBOX_BEATS_WHITEBOX: Severity.WARN,
     Check.RADIUS_NOT_FOUND: Severity.WARN,
+    Check.HOLDOUT_DISAGREES: Severity.FAIL,
+    Check.HOLDOUT_UNAVAILABLE: Severity.WARN,
 }
 
 
@@ -235,6 +244,42 @@ MODEL_CHECKS: Mapping[Check, Callable[..., Flag | None]] = {
     Check.DYNAMIC: check_dynamic,
     Check.BATCHNORM: check_batchnorm,
 }
+
+
+def nonfinite_outputs(logits: Tensor) -> Flag | None:
+    """Flag when any row of already computed outputs holds NaN or ±inf (the clean stage checks every
+    evaluation image this way, so a NaN model never gets a clean record)."""
+    bad = ~torch.isfinite(logits).all(dim=1)
+    if bool(bad.any()):
+        return make_flag(
+            Check.NONFINITE,
+            {"fraction": float(bad.float().mean()), "count": float(bad.sum())},
+            detail=f"{int(bad.sum())} of {len(logits)} evaluation images",
+        )
+    return None
+
+
+def holdout_disagrees(comparison: HoldoutComparison) -> Flag | None:
+    """Flag when :func:`bench.scores.holdout.compare_holdout` says the published accuracy exceeds the
+    held-out one by more than its tolerance (Newcombe interval of the difference entirely above it)."""
+    c = comparison
+    if not c.memorised:
+        return None
+    evidence = {
+        "published_accuracy": c.published_accuracy,
+        "published_n": float(c.published_n),
+        "holdout_accuracy": c.holdout_accuracy,
+        "holdout_n": float(c.holdout_n),
+        "difference_ci_low": c.ci_low,
+        "difference_ci_high": c.ci_high,
+        "tolerance": c.tolerance,
+    }
+    detail = (
+        f"{100 * c.published_accuracy:.1f}% on {c.published_n} published vs {100 * c.holdout_accuracy:.1f}% on "
+        f"{c.holdout_n} held-out images; {100 * c.confidence:g}% interval of the difference "
+        f"[{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}] points lies above the {100 * c.tolerance:g}-point tolerance"
+    )
+    return make_flag(Check.HOLDOUT_DISAGREES, evidence, detail=detail)
 
 
 # ------------------------------------------------------------------------------------------ paired results

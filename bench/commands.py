@@ -130,6 +130,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from bench.checkpoint import CheckpointError
     from bench.manifest import ManifestError
     from bench.records import RecordError
+    from bench.submit import SubmissionError
     from bench.verify import VerificationError, verify
 
     try:
@@ -157,7 +158,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             z=args.z,
             slack=args.slack,
         )
-    except (VerificationError, RecordError, ManifestError, CheckpointError) as exc:
+    except (VerificationError, RecordError, ManifestError, CheckpointError, SubmissionError) as exc:
         _err(str(exc))
         return 2
     _out(json.dumps(report.to_json(), indent=2, sort_keys=True) if args.json else report.summary())

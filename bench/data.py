@@ -3,7 +3,9 @@
 Every dataset loader returns a :class:`Pool` (uint8 images, int64 labels, for train and test parts).
 The track then fixes which indices are trained on and which are evaluated; the evaluation index list is
 published (``eval_indices``) and pinned by its sha256 in the track file, so a silently changed split is
-an error, not a different number.
+an error, not a different number. The images of the evaluation part that are not published form the
+**held-out pool** (``holdout_indices``): the ``clean`` stage draws a second subset from it at scoring time
+to check that the published accuracy is not memorised (:mod:`bench.scores.holdout`).
 """
 
 from __future__ import annotations
@@ -172,6 +174,16 @@ class TrackData:
     eval_y: Tensor
     eval_indices: np.ndarray
     subset_sha256: str
+    holdout_images: Tensor  # uint8 (N, C, H, W): the held-out pool, disjoint from the published subset
+    holdout_y: Tensor
+    holdout_indices: np.ndarray  # their indices into the evaluation part (test set, or mnist5k's eval split)
+
+    def holdout_batch(self, n: int, seed: int) -> tuple[Tensor, Tensor, np.ndarray]:
+        """``n`` images drawn from the held-out pool with ``numpy.random.default_rng(seed)`` (without
+        replacement; the whole pool when it is smaller), as floats in [0, 1], their labels and indices."""
+        pick = np.random.default_rng(seed).permutation(len(self.holdout_indices))[: min(int(n), len(self.holdout_y))]
+        index = torch.from_numpy(pick)
+        return self.holdout_images[index].float().div_(255.0), self.holdout_y[index], self.holdout_indices[pick]
 
     def eval_batch(self, n: int | None = None) -> tuple[Tensor, Tensor]:
         """The first ``n`` evaluation images (the subset order is seeded, so prefixes are nested subsets)."""
@@ -179,13 +191,20 @@ class TrackData:
         return self.eval_x[:n], self.eval_y[:n]
 
 
-def split_indices(track: Track, pool: Pool) -> tuple[np.ndarray, str, np.ndarray]:
-    """(train indices into the pool's train part, eval part name, eval indices into that part)."""
+def split_indices(track: Track, pool: Pool) -> tuple[np.ndarray, str, np.ndarray, np.ndarray]:
+    """(train indices into the pool's train part, eval part name, published eval indices into that part,
+    held-out pool: the other indices of the evaluation part).
+
+    ``stratified``: the evaluation split is permuted with ``default_rng(eval_subset.seed)``; the first
+    ``eval_subset.count`` are published, the rest are held out. ``official``: the published subset is
+    :func:`seeded_subset` of the first ``first_test`` test images; every other test image is held out.
+    """
     kind = track.split.get("kind")
     if kind == "stratified":
         train_idx, eval_pool = stratified_split(pool.train_y, int(track.split["eval"]), int(track.split["seed"]))
-        order = np.random.default_rng(track.eval_subset.seed).permutation(len(eval_pool))[: track.eval_subset.count]
-        return train_idx, "train", eval_pool[order]
+        order = np.random.default_rng(track.eval_subset.seed).permutation(len(eval_pool))
+        count = track.eval_subset.count
+        return train_idx, "train", eval_pool[order[:count]], eval_pool[order[count:]]
     if kind == "official":
         train_idx = np.arange(len(pool.train_y))
         # `first_test` restricts the candidates to the first N test images (CIFAR-10: the shared subset).
@@ -194,7 +213,8 @@ def split_indices(track: Track, pool: Pool) -> tuple[np.ndarray, str, np.ndarray
             raise ValueError(
                 f"track {track.name!r}: split.first_test={n_test} but the data has {len(pool.test_y)} test images"
             )
-        return train_idx, "test", seeded_subset(n_test, track.eval_subset.count, track.eval_subset.seed)
+        published = seeded_subset(n_test, track.eval_subset.count, track.eval_subset.seed)
+        return train_idx, "test", published, np.setdiff1d(np.arange(len(pool.test_y)), published)
     raise ValueError(f"track {track.name!r}: [split] kind must be 'stratified' or 'official', got {kind!r}")
 
 
@@ -205,7 +225,7 @@ def _to_float(x: np.ndarray) -> Tensor:
 def load_track_data(track: Track, data_root: str | os.PathLike[str] | None = None) -> TrackData:
     """Load a track's data and check its evaluation subset against the published sha256."""
     pool = DATASETS.get(track.dataset)(resolve_root(data_root))
-    train_idx, eval_part, eval_idx = split_indices(track, pool)
+    train_idx, eval_part, eval_idx, holdout_idx = split_indices(track, pool)
     digest = indices_sha256(eval_idx)
     if digest != track.eval_subset.sha256:
         raise ValueError(
@@ -223,4 +243,7 @@ def load_track_data(track: Track, data_root: str | os.PathLike[str] | None = Non
         eval_y=torch.from_numpy(ey[eval_idx]),
         eval_indices=eval_idx,
         subset_sha256=digest,
+        holdout_images=torch.from_numpy(np.ascontiguousarray(ex[holdout_idx])),
+        holdout_y=torch.from_numpy(ey[holdout_idx]),
+        holdout_indices=holdout_idx,
     )

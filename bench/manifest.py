@@ -22,18 +22,29 @@ Example (``leaderboard/entries/mnist5k/pgd_at.toml``)::
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.hyperparameters import AnyFinite
 from bench.track import canonical_json
 
 SLUG = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+# Fields only maintainers set (in leaderboard/entries/); a submitted manifest that carries one is refused.
+MAINTAINER_ONLY: Mapping[str, str] = {
+    "baseline": "marks robex's own baseline entries; maintainers set it in leaderboard/entries/, never a submission",
+    "references": "published numbers maintainers check and show beside baselines; a submission states its own "
+    "numbers under [claimed]",
+}
 
 
 class ManifestError(ValueError):
     """A manifest is malformed; the message names the file, the field and the expected form."""
+
+
+FiniteClaim = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class DefenseRef(BaseModel):
@@ -42,7 +53,7 @@ class DefenseRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[A-Za-z0-9_\-\.]+$", description="a registered defense name")
     module: str | None = Field(default=None, description="a .py file beside the manifest that registers `name`")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    hyperparameters: dict[str, AnyFinite] = Field(default_factory=dict, description="no NaN or infinity")
 
 
 class CheckpointRef(BaseModel):
@@ -52,7 +63,7 @@ class CheckpointRef(BaseModel):
     architecture: str = Field(description="a registered architecture name, e.g. small_cnn")
     file: str = Field(description="a .safetensors file beside the manifest")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")
-    architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
+    architecture_kwargs: dict[str, AnyFinite] = Field(default_factory=dict, description="no NaN or infinity")
 
     @field_validator("file")
     @classmethod
@@ -92,7 +103,7 @@ class EntryManifest(BaseModel):
     description: str = Field(default="", max_length=2000)
     defense: DefenseRef | None = None
     checkpoint: CheckpointRef | None = None
-    claimed: dict[str, float] = Field(default_factory=dict, description="score name -> claimed value")
+    claimed: dict[str, FiniteClaim] = Field(default_factory=dict, description="score name -> claimed value")
     baseline: bool = False
     references: tuple[Reference, ...] = ()
 
@@ -138,8 +149,9 @@ def parse_manifest(data: dict[str, Any], where: str = "entry.toml") -> EntryMani
         raise ManifestError(_format_error(err, where)) from None
 
 
-def load_manifest(path: str | Path) -> EntryManifest:
-    """Read and validate a manifest file (or the ``entry.toml`` inside a folder)."""
+def load_manifest(path: str | Path, *, submission: bool = False) -> EntryManifest:
+    """Read and validate a manifest file (or the ``entry.toml`` inside a folder); a ``submission`` may not
+    carry :data:`MAINTAINER_ONLY` fields."""
     p = Path(path)
     if p.is_dir():
         p = p / "entry.toml"
@@ -149,4 +161,8 @@ def load_manifest(path: str | Path) -> EntryManifest:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{p}: not valid TOML: {exc}") from None
+    if submission:
+        for name, why in MAINTAINER_ONLY.items():
+            if name in data:
+                raise ManifestError(f"{p}: field '{name}': not allowed in a submission ({why}); remove it")
     return parse_manifest(data, str(p))

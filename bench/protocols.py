@@ -261,14 +261,17 @@ class Defense(ABC):
     """A defended-classifier recipe.
 
     Subclasses set ``card`` and ``defaults`` (hyperparameters with their default values) and implement
-    :meth:`loss`. ``track_defaults[track_name]`` overrides defaults per track. Unknown hyperparameters
-    raise with the known names.
+    :meth:`loss`. ``track_defaults[track_name]`` overrides defaults per track. ``schema`` types some
+    hyperparameters (ranges; see :mod:`bench.hyperparameters`), the others take their default's type;
+    every value is validated when the defense is created. Unknown hyperparameters raise with the known
+    names, invalid ones with :class:`~bench.hyperparameters.HyperparameterError` naming the hyperparameter.
     """
 
     name: ClassVar[str]
     card: ClassVar[DefenseCard]
     randomized: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, Any]] = {}
+    schema: ClassVar[Mapping[str, Any]] = {}
     track_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, track: Track, **hyperparameters: Any) -> None:
@@ -277,6 +280,9 @@ class Defense(ABC):
         if unknown:
             raise ValueError(f"defense {self.name!r}: unknown hyperparameter(s) {unknown}; known: {sorted(known)}")
         merged = {**known, **dict(self.track_defaults.get(track.name, {})), **hyperparameters}
+        from bench.hyperparameters import validate_hyperparameters
+
+        validate_hyperparameters(type(self), getattr(self, "name", type(self).__name__), merged)
         self.track = track
         self.hp: dict[str, Any] = merged
 

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 SANDBOX_ENV = "ROBEX_SANDBOXED"
 GIB = 1024**3
+# Importing torch (with its CUDA libraries, mapped even on CPU) and robex reserves about 3.3 GiB of
+# address space before any work (VmPeak measured with torch 2.x on Linux x86-64; under RLIMIT_AS of
+# 3.25 GiB the import fails inside torch). An address-space limit below this cannot run anything.
+MIN_MEMORY_BYTES = 4 * GIB
 
 
 class SubmissionError(ValueError):
@@ -63,6 +67,13 @@ class Limits:
 
     timeout_s: float = 3600.0
     memory_bytes: int = 16 * GIB
+
+    def __post_init__(self) -> None:
+        if 0 < self.memory_bytes < MIN_MEMORY_BYTES:
+            raise SubmissionError(
+                f"--memory-gb {self.memory_bytes / GIB:g} is too small: importing torch alone reserves about 3.3 GiB "
+                f"of address space, so the evaluation needs at least {MIN_MEMORY_BYTES / GIB:g} GiB (0: no limit)"
+            )
 
 
 @dataclass(frozen=True)
@@ -169,8 +180,17 @@ def _child_main(argv: list[str]) -> int:
         _soft, hard = resource.getrlimit(kind)
         cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
         resource.setrlimit(kind, (cap, cap))
-    from bench.cli import main
+    try:  # import torch first, so that a limit too small for it is reported as such
+        import torch  # noqa: F401
 
+        from bench.cli import main
+    except (ImportError, MemoryError, SystemError) as exc:  # torch's import maps ~3.3 GiB of address space
+        sys.stderr.write(
+            f"robex: importing torch/robex failed under the memory limit of {limit / GIB:g} GiB ({exc!r}); "
+            f"torch needs about 3.3 GiB of address space to load: raise --memory-gb (at least "
+            f"{MIN_MEMORY_BYTES / GIB:g})\n"
+        )
+        return 1
     return main(rest)
 
 
@@ -186,16 +206,18 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
     """
     from bench.checkpoint import CheckpointError
     from bench.entries import Entry, load_entries
+    from bench.hyperparameters import HyperparameterError
     from bench.manifest import ManifestError, load_manifest
     from bench.plugins import DEFENSES, SCORES
     from bench.records import record_path
     from bench.registry import RegistryError
     from bench.track import load_track
+    from bench.types import Unit
 
     p = Path(path)
     manifest_file = p / "entry.toml" if p.is_dir() else p
     where = str(manifest_file)
-    manifest = load_manifest(p)
+    manifest = load_manifest(p, submission=True)
     try:
         track = load_track(manifest.track)
     except RegistryError as exc:
@@ -220,6 +242,8 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
             DEFENSES.create(ref.name, track, **ref.hyperparameters)
         except RegistryError as exc:
             raise _field_error(where, "defense.name", f"{exc} (or ship it as `module`)") from None
+        except HyperparameterError as exc:
+            raise _field_error(where, f"defense.hyperparameters.{exc.name}", str(exc)) from None
         except (TypeError, ValueError) as exc:
             raise _field_error(where, "defense.hyperparameters", str(exc)) from None
     elif ref is not None and ref.module is not None:
@@ -242,16 +266,24 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
         if not checkpoint_file.is_file():
             raise _field_error(where, "checkpoint.file", f"no such file {ck.file!r} in the entry folder")
         try:
-            entry.build_checkpoint_model(track)
+            model, _sha = entry.build_checkpoint_model(track)
         except RegistryError as exc:
             raise _field_error(where, "checkpoint.architecture", str(exc)) from None
         except CheckpointError as exc:
             raise _field_error(where, "checkpoint", str(exc)) from None
-    for name in manifest.claimed:
+        except (TypeError, ValueError) as exc:  # the architecture's constructor refused an argument
+            raise _field_error(where, "checkpoint.architecture_kwargs", f"{ck.architecture}: {exc}") from None
+        bad = [k for k, t in model.state_dict().items() if t.is_floating_point() and not bool(t.isfinite().all())]
+        if bad:
+            shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
+            raise _field_error(where, "checkpoint.file", f"tensors hold NaN or infinite values ({shown})")
+    for name, value in manifest.claimed.items():
         try:
-            SCORES.get(name)
+            spec = SCORES.get(name)
         except RegistryError as exc:
             raise _field_error(where, f"claimed.{name}", str(exc)) from None
+        if spec.unit is Unit.FRACTION and not 0.0 <= value <= 1.0:
+            raise _field_error(where, f"claimed.{name}", f"{spec.title} is a fraction in [0, 1], got {value}")
     return entry, track
 
 
@@ -282,7 +314,8 @@ class SubmitReport:
             lines.append(f"Status {self.status}; stage errors:")
             lines += [f"  {k}: {v.splitlines()[-1] if v else ''}" for k, v in sorted(self.errors.items())]
         if self.rank is not None:
-            lines.append(f"{self.entry} ranks {self.rank} of {self.ranked_total} on {self.track} by {self.sort_title}.")
+            by = self.sort_title.rstrip(".")  # titles may end in an abbreviation's period ("PGD acc.")
+            lines.append(f"{self.entry} ranks {self.rank} of {self.ranked_total} on {self.track} by {by}.")
         else:
             lines.append(f"{self.entry} is not ranked on {self.track}: {self.rank_reason}.")
         lines += self.notes

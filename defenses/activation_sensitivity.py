@@ -34,11 +34,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.adversarial import input_gradient
+from bench.hyperparameters import NonNegative, PositiveInt, UnitInterval
 from bench.models import ACTIVATIONS
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.registry import Registry
-from defenses.common import BudgetedDefense, inner_mode
+from defenses.common import BudgetedDefense, inner_mode, schema_for
 
 
 def activation_modules(model: nn.Module) -> list[nn.Module]:
@@ -182,6 +183,14 @@ class ActivationSensitivityRegularization(BudgetedDefense):
         "projections": 1,
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(
+        defaults,
+        lam=NonNegative,
+        delta_eps=NonNegative,
+        keep=UnitInterval,
+        jacobian=NonNegative,
+        projections=PositiveInt,
+    )
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {"fashion-mnist": {"delta_eps": 0.05}}
 
     def __init__(self, track: Any, **hyperparameters: Any) -> None:

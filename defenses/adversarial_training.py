@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import StrictBool
 from torch import Tensor, nn
 
 from bench.adversarial import input_gradient, pgd
@@ -20,6 +21,7 @@ from defenses.common import (
     BudgetedDefense,
     inner_mode,
     resolve_eps,
+    schema_for,
     warmup_eps,
     with_eps,
 )
@@ -78,6 +80,7 @@ class PGDAdversarialTraining(BudgetedDefense):
         "warmup_end": 0.0,
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, random_start=StrictBool)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mnist5k": {"steps": 5, "epochs": 8, **_MNIST_WARMUP},
         "mnist": {"steps": 10, "epochs": 5, **_MNIST_WARMUP},
@@ -141,6 +144,7 @@ class FGSMAdversarialTraining(BudgetedDefense):
         "warmup_end": 0.0,
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, predicted_labels=StrictBool)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {"mnist5k": {"epochs": 8}}
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, state: TrainState) -> Tensor:

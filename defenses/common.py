@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.hyperparameters import OptionalNonNegative, OptionalPositive, PositiveInt, UnitInterval
 from bench.protocols import Defense, evaluation_mode
 from bench.track import Track
 from bench.types import ThreatModel
@@ -57,6 +58,23 @@ def warmup_eps(step: int, total_steps: int, eps: float, start: float, end: float
     if step >= s1:
         return eps
     return eps * (step - s0) / (s1 - s0)
+
+
+# Types of the hyperparameters several defenses share (see bench.hyperparameters).
+SHARED_SCHEMA: Mapping[str, Any] = {
+    "eps": OptionalNonNegative,  # None: the track's ε
+    "steps": PositiveInt,
+    "step_size": OptionalPositive,  # None: 2.5 ε / steps
+    "warmup_start": UnitInterval,  # fractions of training
+    "warmup_end": UnitInterval,
+    "epochs": OptionalPositive,  # None: the track budget's
+    "lr": OptionalPositive,
+}
+
+
+def schema_for(defaults: Mapping[str, Any], **specific: Any) -> dict[str, Any]:
+    """A defense's ``schema``: the shared types of the hyperparameters it has, plus ``specific`` ones."""
+    return {**{k: v for k, v in SHARED_SCHEMA.items() if k in defaults}, **specific}
 
 
 def resolve_eps(eps: float | None, track: Track) -> float:

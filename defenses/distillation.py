@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.hyperparameters import OptionalPositive, Positive
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.training import seeded
-from defenses.common import BudgetedDefense, epochs_for
+from defenses.common import BudgetedDefense, epochs_for, schema_for
 
 
 def soft_cross_entropy(logits: Tensor, soft_targets: Tensor, temperature: float) -> Tensor:
@@ -56,6 +57,7 @@ class DefensiveDistillation(BudgetedDefense):
         "clean accuracy 0.76; 6 + 6 at 0.01: 0.92). Kept as a gradient-masking control for the sanity flags.",
     )
     defaults: ClassVar[dict[str, Any]] = {"temperature": 50.0, "epochs": None, "teacher_epochs": None, "lr": None}
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, temperature=Positive, teacher_epochs=OptionalPositive)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mnist5k": {"epochs": 6, "teacher_epochs": 6, "lr": 0.01},
         "mnist": {"lr": 0.01},

@@ -53,10 +53,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.hyperparameters import OptionalNonNegative
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.registry import Registry
-from defenses.common import BudgetedDefense
+from defenses.common import BudgetedDefense, schema_for
 
 PAPER_BATCH = 256  # Ross & Doshi-Velez's batch size, which their λ is relative to
 
@@ -135,6 +136,7 @@ class InputGradientRegularization(BudgetedDefense):
         "lr instead of 2e-4 for 15,000 batches.",
     )
     defaults: ClassVar[dict[str, Any]] = {"variant": "doubleback", "coefficient": None, "epochs": None}
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, coefficient=OptionalNonNegative)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, track: Any, **hyperparameters: Any) -> None:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.adversarial import pgd
+from bench.hyperparameters import NonNegative
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.registry import Registry
@@ -42,6 +43,7 @@ from defenses.common import (
     inner_mode,
     require_cam,
     resolve_eps,
+    schema_for,
     warmup_eps,
     with_eps,
 )
@@ -127,6 +129,7 @@ class InterpretabilityAwareTraining(BudgetedDefense):
         "warmup_end": BOOPATHY_MNIST_WARMUP[1],
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, lam=NonNegative)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mnist5k": {"steps": 5, "epochs": 5},
         "mnist": {"steps": 10, "epochs": 5},

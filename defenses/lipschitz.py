@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.hyperparameters import NonNegative, Positive, PositiveInt, UnitInterval
 from bench.models import ACTIVATIONS, build_architecture
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState, rmse
-from defenses.common import BudgetedDefense, inner_mode
+from defenses.common import BudgetedDefense, inner_mode, schema_for
 
 
 def adaptive_integral(integral: float, class_loss: float, target: float, eps_better: float, eps_worse: float) -> float:
@@ -134,6 +135,18 @@ class LipschitzRegularization(BudgetedDefense):
         "half_and_half": True,
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(
+        defaults,
+        zeta=UnitInterval,
+        z=Positive,
+        l_target=Positive,
+        psi0=NonNegative,
+        k_psi=NonNegative,
+        eps_better=Positive,
+        eps_worse=Positive,
+        adv_eps=NonNegative,
+        adv_steps=PositiveInt,
+    )
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, track: Any, **hyperparameters: Any) -> None:

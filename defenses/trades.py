@@ -10,11 +10,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.adversarial import ascent_direction, input_gradient
+from bench.hyperparameters import NonNegative
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState, project
 from bench.types import ThreatModel
 from defenses.adversarial_training import pgd_step_size
-from defenses.common import BOOPATHY_MNIST_WARMUP, BudgetedDefense, inner_mode, resolve_eps, warmup_eps, with_eps
+from defenses.common import (
+    BOOPATHY_MNIST_WARMUP,
+    BudgetedDefense,
+    inner_mode,
+    resolve_eps,
+    schema_for,
+    warmup_eps,
+    with_eps,
+)
 
 
 def trades_kl(logits_adv: Tensor, logits_nat: Tensor) -> Tensor:
@@ -77,6 +86,7 @@ class TRADES(BudgetedDefense):
         "warmup_end": 0.0,
         "epochs": None,
     }
+    schema: ClassVar[dict[str, Any]] = schema_for(defaults, beta=NonNegative)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mnist5k": {
             "steps": 5,

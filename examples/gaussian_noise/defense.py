@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.hyperparameters import UnitInterval
 from bench.plugins import DEFENSES
 from bench.protocols import Defense, DefenseCard, TrainState
 
@@ -33,6 +34,7 @@ class GaussianNoiseAugmentation(Defense):
         fidelity="The training augmentation only: no smoothed classifier or certification at test time.",
     )
     defaults: ClassVar[dict[str, Any]] = {"sigma": 0.3}
+    schema: ClassVar[dict[str, Any]] = {"sigma": UnitInterval}  # σ on [0, 1] pixels; checked before training
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, state: TrainState) -> Tensor:
         """Cross-entropy on ``clip(x + σ·ε)``, ε drawn from the engine's seeded generator."""

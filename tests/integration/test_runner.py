@@ -66,7 +66,7 @@ def test_quick_run_writes_records_and_a_second_run_recomputes_nothing(tmp_path: 
     assert 0.0 <= rec.scores["clean_accuracy"].value <= 1.0
     assert rec.scores["clean_accuracy"].n == 200  # the quick override of [stages.clean]
     assert len(rec.provenance.checkpoint_sha256) == 64
-    assert rec.provenance.subset_sha256 == "b593886e1294e5a1ddf25614ebaf5312fde44eb753669259ec39dbb03f8d74f0"
+    assert rec.provenance.subset_sha256 == "2e5bb8040222b069be41674d904856cd8c344c9c8da33cb050cdcb1376b3ad0a"
     assert set(rec.provenance.wall_time_s) == set(STAGES)
     second = run_track("mnist5k", **kw)  # type: ignore[arg-type]
     assert second.counts == (0, 3, 0)
