@@ -102,9 +102,13 @@ def test_matches_the_official_search(criterion: str, momentum: float) -> None:
     ours = l2min_search(
         model, x, y, criterion=criterion, steps=60, total_length=2.0, momentum=momentum, lower=-1e9, upper=1e9
     )
-    assert torch.allclose(ours.x_adv, ref_x, atol=1e-6)
+    # The same trajectory up to float summation order (which differs between CPUs' kernels): every iterate
+    # agrees to well under the schedule's smallest step, so no step went another way. A different branch
+    # (following the gradient instead of −δ, or keeping another best iterate) moves by at least one step.
+    smallest_step = 2.0 / (60 * 61 / 2)  # the last step length of the linearly decaying schedule (RMSE units)
+    assert (ours.x_adv - ref_x).abs().max() < 0.1 * smallest_step
     assert torch.equal(ours.first_break.int(), ref_first)
-    assert torch.allclose(ours.radius, (ref_x - x).pow(2).mean((1, 2, 3)).sqrt(), atol=1e-7)
+    assert torch.allclose(ours.radius, (ref_x - x).pow(2).mean((1, 2, 3)).sqrt(), atol=0.1 * smallest_step / 8)
 
 
 @pytest.mark.parametrize(("num_classes", "criterion"), [(2, "misclassify"), (2, "btr"), (3, "misclassify")])
