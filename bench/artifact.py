@@ -126,8 +126,14 @@ def load_graph(data: bytes, tensors: Mapping[str, Tensor], where: str) -> Export
     """Rebuild a graph artifact from its JSON and tensors (nothing is unpickled; see the module docstring)."""
     from torch._export.serde.serialize import SerializedArtifact, deserialize
 
-    check_graph(data, where)
-    state = {k[len(STATE_PREFIX) :]: v for k, v in tensors.items() if k.startswith(STATE_PREFIX)}
+    parsed = check_graph(data, where)
+    specs = parsed["graph_module"].get("signature", {}).get("input_specs", [])
+    parameters = {str(s["parameter"].get("parameter_name")) for s in specs if isinstance(s, dict) and "parameter" in s}
+    state: dict[str, Tensor] = {}
+    for k, v in tensors.items():
+        if k.startswith(STATE_PREFIX):
+            name = k[len(STATE_PREFIX) :]
+            state[name] = nn.Parameter(v, requires_grad=v.is_floating_point()) if name in parameters else v
     constants = {k[len(CONSTANT_PREFIX) :]: v for k, v in tensors.items() if k.startswith(CONSTANT_PREFIX)}
     stray = sorted(k for k in tensors if not k.startswith((STATE_PREFIX, CONSTANT_PREFIX)))
     if stray:
