@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -138,7 +139,29 @@ def _clean_card(card: object) -> dict[str, Any]:
     return out
 
 
-def install_artifact(entry: Entry, track: Track, out: Path, store: Path, isolation: str, result: SandboxResult) -> Built:
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _clean_training(reported: object) -> dict[str, Any]:
+    """The build's account of its training, reduced to known keys with finite numbers (it is untrusted)."""
+    if not isinstance(reported, Mapping):
+        return {}
+    out: dict[str, Any] = {"trained": reported.get("trained") is True}
+    out.update({k: reported[k] for k in ("steps", "epochs") if _number(reported.get(k))})
+    runs = reported.get("runs")
+    if isinstance(runs, list):
+        out["runs"] = [
+            {k: v for k, v in r.items() if k in ("epochs", "steps", "lr") and _number(v)}
+            for r in runs[:20]
+            if isinstance(r, Mapping)
+        ]
+    return out
+
+
+def install_artifact(
+    entry: Entry, track: Track, out: Path, store: Path, isolation: str, result: SandboxResult
+) -> Built:
     """Check a build's output without running it and install it as an artifact entry."""
     import tomli_w
 
@@ -151,7 +174,7 @@ def install_artifact(entry: Entry, track: Track, out: Path, store: Path, isolati
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     wsha = sha256_bytes(weights)
-    spec: dict[str, Any] = {"file": WEIGHTS, "sha256": wsha, "randomized": bool(meta.get("randomized", False))}
+    spec: dict[str, Any] = {"file": WEIGHTS, "sha256": wsha, "randomized": meta.get("randomized") is True}
     graph = None
     if meta["kind"] == "graph":
         graph = (out / GRAPH).read_bytes() if (out / GRAPH).is_file() else b""
@@ -183,7 +206,7 @@ def install_artifact(entry: Entry, track: Track, out: Path, store: Path, isolati
     if graph is not None:
         atomic_write_bytes(folder / GRAPH, graph)
     atomic_write_bytes(folder / "entry.toml", tomli_w.dumps(manifest).encode())
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    training = _clean_training(meta.get("training"))
     return Built(folder, digest, meta["kind"], architecture, _clean_card(meta.get("card")), training, isolation, result)
 
 

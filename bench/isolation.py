@@ -152,7 +152,8 @@ def bubblewrap_argv(scratch: Path, *, data_root: str | None = None, device: str 
                 inside = f"{ROBEX_ROOT}/{data.relative_to(root)}" if root in data.parents else str(data)
                 argv += ["--tmpfs", inside]
                 break
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(scratch), SCRATCH]
+    private_tmp = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", private_tmp, "--bind", str(scratch), SCRATCH]
     if device.startswith("cuda"):
         for dev in sorted(Path("/dev").glob("nvidia*")):
             argv += ["--dev-bind", str(dev), str(dev)]
@@ -168,7 +169,7 @@ def build_env(*, inside: bool, scratch: Path | None = None) -> dict[str, str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": home,
-        "TMPDIR": "/tmp",
+        "TMPDIR": "/tmp" if inside else str(scratch),  # noqa: S108 - the sandbox's private tmpfs
         "PYTHONPATH": ROBEX_ROOT if inside else str(package_root()),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",

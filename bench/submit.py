@@ -34,19 +34,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from bench.entries import NO_ENTRY_CODE_ENV
 from bench.sandbox import GIB as GIB
 from bench.sandbox import SANDBOX_ENV as SANDBOX_ENV
 from bench.sandbox import Limits as Limits
 from bench.sandbox import SandboxResult as SandboxResult
 from bench.sandbox import run_limited as run_limited
 
-from bench.entries import NO_ENTRY_CODE_ENV
-
 if TYPE_CHECKING:
     from bench.build import Built
-    from bench.records import Record
     from bench.entries import Entry
+    from bench.records import Record
     from bench.track import Track
+
 
 class SubmissionError(ValueError):
     """A submission was refused or its evaluation failed; existing records were not touched."""
@@ -215,9 +215,7 @@ def _build(
     scratch = scratch_folder()
     try:
         try:
-            isolation = choose_isolation(
-                scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device
-            )
+            isolation = choose_isolation(scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device)
         except IsolationUnavailableError as exc:
             raise SubmissionError(str(exc)) from None
         try:
@@ -236,7 +234,9 @@ def _build(
         except BuildError as exc:
             tail = exc.result.output_tail if exc.result is not None else ""
             payload = {"entry": entry.name, "track": track.name, "status": "refused", "error": str(exc)}
-            where = _write_log(store, track.name, entry.name, {**payload, "output_tail": tail, "limits": asdict(limits)})
+            where = _write_log(
+                store, track.name, entry.name, {**payload, "output_tail": tail, "limits": asdict(limits)}
+            )
             last = "\n".join(tail.strip().splitlines()[-15:])
             raise EvaluationFailedError(
                 f"{exc}. No record was written. Log: {where}" + (f"\nLast output:\n{last}" if last else "")
@@ -414,5 +414,3 @@ def submit(
         wall_time_s=time.perf_counter() - start,
         notes=notes,
     )
-
-

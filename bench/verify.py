@@ -185,9 +185,7 @@ def artifact_entry(record: Record, folder: Path) -> Entry:
     return entry
 
 
-def resolve_entry(
-    record: Record, track: Track, entry_dir: str | Path | None, artifact: Path | None = None
-) -> Entry:
+def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None, artifact: Path | None = None) -> Entry:
     """The entry behind a record: its artifact (entries built from code), ``entry_dir``'s manifest, a
     baseline manifest, or (for a recipe with a registered defense) a manifest rebuilt from the record."""
     from bench.entries import Entry, load_entries

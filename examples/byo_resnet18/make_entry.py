@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import torch
@@ -53,7 +54,7 @@ def main() -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     (HERE / "entry.toml").write_text(MANIFEST.format(track=args.track, sha=sha))
-    print(f"wrote {out} (sha256 {sha}) and {HERE / 'entry.toml'}")
+    sys.stdout.write(f"wrote {out} (sha256 {sha}) and {HERE / 'entry.toml'}\n")
 
 
 if __name__ == "__main__":

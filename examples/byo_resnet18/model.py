@@ -41,7 +41,9 @@ class ResNet18(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.tensor(CIFAR10_MEAN[:in_channels]).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CIFAR10_STD[:in_channels]).view(1, -1, 1, 1), persistent=False)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
         widths = [width, 2 * width, 4 * width, 8 * width]
         layers, cin = [], width
         for i, w in enumerate(widths):

@@ -35,7 +35,7 @@ from tests.submissions import HEAD, World, snapshot, write_entry
 
 STAGE_ARGS = ("--stages", "clean", "pgd", "--baselines", "standard")
 
-HOSTILE = '''
+HOSTILE = """
 import glob, json, os, socket
 from pathlib import Path
 
@@ -92,7 +92,9 @@ def read_eval_images():
 
 
 escapes = {{
-    "store": attempt(lambda: any(rewrite(s) for s in [STORE, os.environ.get("ROBEX_STORE", "/nonexistent"), *from_cmdlines("--store")])),
+    "store": attempt(
+        lambda: any(rewrite(s) for s in [STORE, os.environ.get("ROBEX_STORE", "/-"), *from_cmdlines("--store")])
+    ),
     "records": attempt(lambda: any(rewrite(r) for r in [RESULTS, *from_cmdlines("--results")])),
     "write_outside": attempt(lambda: Path(OUTSIDE, "from_python").write_text("x")),
     "os_system": os.system(f"touch {{OUTSIDE}}/from_system 2>/dev/null") == 0,
@@ -110,7 +112,7 @@ class Hostile(Defense):
 
     def loss(self, model, x, y, state):
         return F.cross_entropy(model(x), y)
-'''
+"""
 
 BYO_MODEL = '''
 import torch
@@ -125,7 +127,9 @@ class TinyResNet(nn.Module):
         self.register_buffer("mean", torch.tensor([0.1307]), persistent=False)
         self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
         self.bn = nn.BatchNorm2d(8)
-        self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+        self.block = nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)
+        )
         self.head = nn.Linear(8, classes)
 
     def forward(self, x):
@@ -198,7 +202,9 @@ def hostile(world: World, isolated: None, tmp_path_factory: pytest.TempPathFacto
     results_before, store_before = world.snapshot(), snapshot(world.store)
     try:
         with listening() as port:
-            module = HOSTILE.format(store=str(world.store), results=str(world.results), outside=str(outside), data=str(data), port=port)
+            module = HOSTILE.format(
+                store=str(world.store), results=str(world.results), outside=str(outside), data=str(data), port=port
+            )
             entry = write_entry(
                 outside.parent / "hostile_entry",
                 f'name = "hostile"\n{HEAD}[defense]\nname = "hostile_defense"\nmodule = "defense.py"\n',
@@ -306,7 +312,9 @@ def test_without_isolation_code_entries_are_refused_unless_the_maintainer_allows
 
     monkeypatch.setattr(bench.isolation, "isolation_problem", lambda: "bubblewrap is not installed (simulated)")
     entry = write_entry(
-        tmp_path / "gentle", f'name = "gentle"\n{HEAD}[defense]\nname = "gentle_defense"\nmodule = "defense.py"\n', GENTLE
+        tmp_path / "gentle",
+        f'name = "gentle"\n{HEAD}[defense]\nname = "gentle_defense"\nmodule = "defense.py"\n',
+        GENTLE,
     )
     results, store = world.snapshot(), snapshot(world.store)
     assert main(world.submit(entry, *STAGE_ARGS)) == 2

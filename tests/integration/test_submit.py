@@ -236,7 +236,7 @@ def misbehaving(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_a_misbehaving_entry_module_is_recorded_not_fatal(
     world: World, misbehaving: dict[str, tuple[str, Path, bool]], mode: str
 ) -> None:
-    error, entry, untouched = misbehaving[mode]
+    error, _entry, untouched = misbehaving[mode]
     message = MISBEHAVIOUR[mode][1]
     assert message in error and "No record was written" in error, error
     assert untouched
