@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,7 +98,8 @@ def build_artifact(
     (scratch / "in").mkdir(parents=True)
     (scratch / "out").mkdir()
     atomic_write_bytes(scratch / "in" / TRAIN, save({"x": data.train_x.contiguous(), "y": data.train_y.contiguous()}))
-    shutil.copytree(Path(entry.folder or "."), scratch / "in" / "entry", symlinks=False)
+    # Links are copied as links: the parent never follows one out of the entry folder on the build's behalf.
+    shutil.copytree(Path(entry.folder or "."), scratch / "in" / "entry", symlinks=True)
     job = {"entry": entry.to_payload(), "track": track.name, "quick": quick, "device": device}
     atomic_write_json(scratch / "in" / JOB, job)
     scratch.chmod(0o700)
@@ -115,12 +118,25 @@ def build_artifact(
     return install_artifact(entry, track, scratch / "out", store, isolation.name, result)
 
 
-def _read_meta(out: Path, name: str) -> dict[str, Any]:
-    path = out / META
-    if not path.is_file() or path.stat().st_size > MAX_META_BYTES:
-        raise BuildError(f"the build of {name!r} wrote no (or an oversized) {META}")
+def _read_output(path: Path, name: str, limit: int | None = None) -> bytes:
+    """A file the build wrote, read without following links (a link could point at any host file)."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise BuildError(f"the build of {name!r} wrote no regular file {path.name}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise BuildError(f"the build of {name!r} wrote no regular file {path.name}")
+        data = fh.read(-1 if limit is None else limit + 1)
+    if limit is not None and len(data) > limit:
+        raise BuildError(f"the build of {name!r} wrote an oversized {path.name}")
+    return data
+
+
+def _read_meta(out: Path, name: str) -> dict[str, Any]:
+    raw = _read_output(out / META, name, MAX_META_BYTES)
+    try:
+        meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BuildError(f"the build of {name!r} wrote an unreadable {META}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("kind") not in ("weights", "graph"):
@@ -168,7 +184,7 @@ def install_artifact(
     from bench.models import build_architecture
 
     meta = _read_meta(out, entry.name)
-    weights = (out / WEIGHTS).read_bytes() if (out / WEIGHTS).is_file() else b""
+    weights = _read_output(out / WEIGHTS, entry.name)
     try:
         check_safetensors_header(weights, f"{entry.name}: built {WEIGHTS}")
     except ValueError as exc:
@@ -177,7 +193,7 @@ def install_artifact(
     spec: dict[str, Any] = {"file": WEIGHTS, "sha256": wsha, "randomized": meta.get("randomized") is True}
     graph = None
     if meta["kind"] == "graph":
-        graph = (out / GRAPH).read_bytes() if (out / GRAPH).is_file() else b""
+        graph = _read_output(out / GRAPH, entry.name)
         try:
             check_graph(graph, f"{entry.name}: built {GRAPH}")
         except ArtifactError as exc:
@@ -187,12 +203,20 @@ def install_artifact(
     else:
         architecture = track.architecture
         spec["architecture"] = architecture
-        from bench.checkpoint import CheckpointError, load_weights, read_checkpoint
+        from safetensors.torch import load as st_load
+
+        from bench.checkpoint import CheckpointError, load_weights
 
         try:
-            load_weights(build_architecture(architecture, track), read_checkpoint(out / WEIGHTS), entry.name)
+            tensors = st_load(weights)
+        except Exception as exc:  # safetensors raises its own error types
+            raise BuildError(f"the build of {entry.name!r} returned unreadable weights: {exc}") from None
+        try:
+            load_weights(build_architecture(architecture, track), tensors, entry.name)
         except CheckpointError as exc:
-            raise BuildError(f"the build of {entry.name!r} returned weights that {exc}") from None
+            raise BuildError(
+                f"the build of {entry.name!r} returned weights that do not fit {architecture}: {exc}"
+            ) from None
     digest = artifact_sha256(wsha, spec.get("graph_sha256"))
     m = entry.manifest
     manifest = {

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -280,10 +281,18 @@ def _rerun_outputs(
     train = cells["train"]
     if record.provenance.cell_keys.get("train") not in (None, train.key):
         report.notes.append("the train cell's key differs from the record's (track or recipe changed since)")
-    res = execute_cell(spec, train, {("train", entry.name): train.key})
-    if not res.ok:
-        raise VerificationError(f"could not obtain the entry's weights: {res.error}")
-    trained = CellStore(store).get(train.key)
+    # A checkpoint (or built artifact) is loaded again from its files, never taken from the store's cache.
+    source = Path(tempfile.mkdtemp(prefix="robex-verify-weights-")) if entry.manifest.checkpoint else store
+    try:
+        res = execute_cell(
+            RunSpec(**{**spec.__dict__, "store": str(source)}), train, {("train", entry.name): train.key}
+        )
+        if not res.ok:
+            raise VerificationError(f"could not obtain the entry's weights: {res.error}")
+        trained = CellStore(source).get(train.key)
+    finally:
+        if source != store:
+            shutil.rmtree(source, ignore_errors=True)
     sha = str(trained.details.get("sha256", ""))
     if record.provenance.checkpoint_sha256:
         report.weights_match = sha == record.provenance.checkpoint_sha256

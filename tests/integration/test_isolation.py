@@ -389,3 +389,68 @@ def test_a_model_class_defined_only_in_the_entry_folder_scores_as_it_does_direct
     loaded, _ = artifact.build_checkpoint_model(track)
     x = data.eval_x[:50]
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=1e-6)
+
+
+WRAPPING = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+from bench.plugins import DEFENSES
+from bench.protocols import Defense, DefenseCard
+
+
+class Quantize(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(torch.round(x * 4) / 4)
+
+
+@DEFENSES.register("quantizing_defense")
+class Quantizing(Defense):
+    card = DefenseCard(title="q", authors="a", venue="v", year=2024, url="", summary="s", fidelity="f")
+
+    def loss(self, model, x, y, state):
+        return F.cross_entropy(model(x), y)
+
+    def wrap(self, model):
+        return Quantize(model)
+"""
+
+
+def test_a_defense_with_its_own_wrap_becomes_an_exported_graph(world: World, tmp_path: Path) -> None:
+    from bench.build import build_artifact, scratch_folder
+    from bench.entries import Entry
+    from bench.isolation import Isolation, build_env
+    from bench.manifest import load_manifest
+    from bench.sandbox import Limits
+    from bench.track import load_track
+
+    folder = write_entry(
+        tmp_path / "quantizing",
+        f'name = "quantizing"\n{HEAD}[defense]\nname = "quantizing_defense"\nmodule = "defense.py"\n',
+        WRAPPING,
+    )
+    track = load_track("mnist5k")
+    scratch = scratch_folder()
+    try:  # the wrapper's structure is the point here, not the isolation (tested above)
+        iso = Isolation(UNISOLATED, (), build_env(inside=False, scratch=scratch), str(scratch))
+        built = build_artifact(
+            Entry(load_manifest(folder), str(folder)),
+            track,
+            store=tmp_path / "store",
+            quick=True,
+            limits=Limits(timeout_s=600),
+            isolation=iso,
+            scratch=scratch,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert built.kind == "graph" and built.training["trained"] and built.training["steps"] > 0
+    artifact = Entry(load_manifest(built.folder), str(built.folder))
+    model, _ = artifact.build_checkpoint_model(track)
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model(x), model(torch.round(x * 4) / 4), rtol=0, atol=0)  # wrap() is in the graph
+    assert not torch.equal(model(x), model(x + 0.2))
