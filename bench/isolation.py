@@ -154,9 +154,10 @@ def bubblewrap_argv(scratch: Path, *, data_root: str | None = None, device: str 
                 break
     private_tmp = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", private_tmp, "--bind", str(scratch), SCRATCH]
-    if device.startswith("cuda"):
+    if device.startswith("cuda"):  # the driver's device nodes, and /sys (read-only) where CUDA finds the GPUs
         for dev in sorted(Path("/dev").glob("nvidia*")):
             argv += ["--dev-bind", str(dev), str(dev)]
+        argv += ["--ro-bind-try", "/sys", "/sys"]
     argv += ["--chdir", SCRATCH]
     for key, value in build_env(inside=True).items():
         argv += ["--setenv", key, value]
