@@ -44,6 +44,11 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replace", action="store_true", help="replace this entry's earlier record")
     p.add_argument("--no-site", action="store_true", help="do not re-render the leaderboard")
     p.add_argument("--progress", action="store_true", help="echo the evaluation's output while it runs")
+    p.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="maintainers only: build an entry's code without isolation where none works (the record says so)",
+    )
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
@@ -70,6 +75,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             replace=args.replace,
             publish_site=not args.no_site,
             echo=sys.stderr if args.progress else None,
+            allow_unisolated=args.allow_unisolated,
         )
     except (ManifestError, SubmissionError, CheckpointError) as exc:
         _err(f"submission refused: {exc}")
@@ -92,37 +98,8 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="verify the quick-mode record")
     p.add_argument("--z", type=float, default=3.29, help="z of the sampling tolerance (3.29: two-sided 99.9%%)")
     p.add_argument("--slack", type=float, default=0.02, help="non-determinism allowance (absolute for fractions)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="time limit when entry code runs sandboxed")
-    p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit when entry code runs sandboxed")
+    p.add_argument("--artifact", default=None, help="the artifact folder (default: <store>/artifacts/<sha256>)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--in-sandbox", action="store_true", help=argparse.SUPPRESS)
-
-
-def _verify_argv(args: argparse.Namespace) -> list[str]:
-    argv = ["verify", args.name, "--n", str(args.n), "--device", args.device, "--z", str(args.z)]
-    argv += ["--slack", str(args.slack), "--in-sandbox"]
-    for flag, value in (
-        ("--track", args.track),
-        ("--results", args.results),
-        ("--store", args.store),
-        ("--data-root", args.data_root),
-        ("--entry-dir", args.entry_dir),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += ["--stages", *args.stages] if args.stages else []
-    argv += ["--quick"] if args.quick else []
-    argv += ["--json"] if args.json else []
-    return argv
-
-
-def _ships_code(args: argparse.Namespace) -> bool:
-    if args.entry_dir is None:
-        return False
-    from bench.manifest import load_manifest
-
-    ref = load_manifest(Path(args.entry_dir)).defense
-    return ref is not None and ref.module is not None
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -134,16 +111,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from bench.verify import VerificationError, verify
 
     try:
-        if _ships_code(args) and not args.in_sandbox:
-            from bench.api import resolve_device
-            from bench.submit import GIB, Limits, run_limited
-
-            limits = Limits(timeout_s=args.timeout, memory_bytes=int(args.memory_gb * GIB))
-            result = run_limited(_verify_argv(args), limits, echo=sys.stdout, device=resolve_device(args.device))
-            if result.timed_out or (result.returncode or 0) < 0:
-                _err(f"verification of {args.name!r} {result.explain(limits)}")
-                return 3
-            return int(result.returncode or 0)
         report = verify(
             args.name,
             track=args.track,
@@ -153,6 +120,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             device=args.device,
             data_root=args.data_root,
             entry_dir=args.entry_dir,
+            artifact=args.artifact,
             stages=args.stages or None,
             quick=args.quick,
             z=args.z,

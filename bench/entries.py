@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import os
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,9 @@ from bench.models import build_architecture
 from bench.plugins import DEFENSES
 from bench.protocols import Defense
 from bench.track import Track, canonical_json
+
+NO_ENTRY_CODE_ENV = "ROBEX_NO_ENTRY_CODE"
+"""Set in every scoring process: importing an entry's own code there is refused (it runs only in the build)."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,25 @@ class Entry:
             raise ManifestError(f"entry {self.name!r}: {relative!r} points outside the entry folder")
         return path
 
+    @property
+    def ships_code(self) -> bool:
+        """Whether the entry brings its own Python code (a defense module or a model module)."""
+        d, ck = self.manifest.defense, self.manifest.checkpoint
+        return (d is not None and d.module is not None) or (ck is not None and ck.module is not None)
+
     def import_module(self) -> None:
-        """Import the defense module shipped with a recipe entry (it registers its defense)."""
+        """Import the defense module shipped with a recipe entry (it registers its defense).
+
+        Refused in a scoring process (``$ROBEX_NO_ENTRY_CODE``): there, entry code never runs.
+        """
         ref = self.manifest.defense
         if ref is None or ref.module is None or ref.name in DEFENSES:
             return
+        if os.environ.get(NO_ENTRY_CODE_ENV):
+            raise ManifestError(
+                f"entry {self.name!r}: its code ({ref.module}) runs only in the isolated build, never where scores "
+                "are computed"
+            )
         path = self.file(ref.module)
         mod_name = f"robex_entry_{self.name.replace('-', '_')}"
         spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -95,18 +113,46 @@ class Entry:
         )
 
     def architecture(self, track: Track) -> str:
-        """Name of the architecture the entry's model uses."""
+        """Name of the architecture the entry's model uses (``exported graph`` for graph artifacts)."""
         ck = self.manifest.checkpoint
-        return ck.architecture if ck is not None else track.architecture
+        if ck is None:
+            return track.architecture
+        if ck.graph is not None:
+            return "exported graph"
+        return ck.architecture or f"custom ({ck.module})"
 
-    def build_checkpoint_model(self, track: Track) -> tuple[nn.Module, str]:
-        """Checkpoint entries: the architecture with the verified weights loaded, and their sha256."""
+    def artifact_sha256(self) -> str:
+        """The sha256 identifying the checkpoint's artifact (see :func:`bench.artifact.artifact_sha256`)."""
+        from bench.artifact import artifact_sha256
+
         ck = self.manifest.checkpoint
         if ck is None:
             raise CheckpointError(f"entry {self.name!r} is a recipe, not a checkpoint")
+        return artifact_sha256(ck.sha256, ck.graph_sha256)
+
+    def build_checkpoint_model(self, track: Track) -> tuple[nn.Module, str]:
+        """Checkpoint entries: the network with the verified weights loaded, and the weights' sha256.
+
+        A registered architecture is built by robex; a graph artifact is deserialised without unpickling
+        (:func:`bench.artifact.load_graph`); a model *module* is entry code and is never run here.
+        """
+        from bench.artifact import load_graph
+        from bench.checkpoint import sha256_bytes
+
+        ck = self.manifest.checkpoint
+        if ck is None:
+            raise CheckpointError(f"entry {self.name!r} is a recipe, not a checkpoint")
+        if ck.module is not None:
+            raise CheckpointError(f"entry {self.name!r}: its model module runs only in the isolated build")
         tensors = read_checkpoint(self.file(ck.file), ck.sha256)
+        where = f"entry {self.name!r}"
+        if ck.graph is not None:
+            data = self.file(ck.graph).read_bytes()
+            if ck.graph_sha256 is None or sha256_bytes(data) != ck.graph_sha256.lower():
+                raise CheckpointError(f"{where}: {ck.graph} does not match the manifest's graph_sha256")
+            return load_graph(data, tensors, where).eval(), ck.sha256.lower()
         model = build_architecture(ck.architecture, track, **ck.architecture_kwargs)
-        return load_weights(model, tensors, f"entry {self.name!r}"), ck.sha256.lower()
+        return load_weights(model, tensors, where), ck.sha256.lower()
 
 
 def baseline_dir(track: str) -> Path:

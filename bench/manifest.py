@@ -57,13 +57,29 @@ class DefenseRef(BaseModel):
 
 
 class CheckpointRef(BaseModel):
-    """``[checkpoint]``: weights for a registered architecture."""
+    """``[checkpoint]``: weights plus exactly one of a registered ``architecture``, a ``module`` that
+    defines the network (any PyTorch architecture; run only in the isolated build, which exports it as a
+    graph), or an exported ``graph`` (a torch.export JSON file, as the build writes it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    architecture: str = Field(description="a registered architecture name, e.g. small_cnn")
+    architecture: str = Field(default="", description="a registered architecture name, e.g. small_cnn")
+    module: str | None = Field(default=None, description="a .py file beside the manifest defining the network")
+    factory: str = Field(default="build_model", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="its builder")
+    graph: str | None = Field(default=None, description="a torch.export JSON graph beside the manifest")
+    graph_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")
+    randomized: bool = Field(default=False, description="the model draws noise at inference (attacks use EOT)")
     file: str = Field(description="a .safetensors file beside the manifest")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")
     architecture_kwargs: dict[str, AnyFinite] = Field(default_factory=dict, description="no NaN or infinity")
+
+    @model_validator(mode="after")
+    def _one_network(self) -> CheckpointRef:
+        given = [k for k in ("architecture", "module", "graph") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of architecture, module or graph is required (got {given or 'none'})")
+        if (self.graph is None) != (self.graph_sha256 is None):
+            raise ValueError("graph and graph_sha256 go together")
+        return self
 
     @field_validator("file")
     @classmethod

@@ -82,6 +82,8 @@ class Provenance(BaseModel):
     track_sha256: str
     subset_sha256: str
     checkpoint_sha256: str = ""
+    artifact_sha256: str = ""  # the scored artifact (weights, or graph + weights); see bench.artifact
+    isolation: str = ""  # how the entry's own code was isolated when it was built ("" when it ships none)
     packages: dict[str, str] = Field(default_factory=dict)
     device: str = ""
     wall_time_s: dict[str, float] = Field(default_factory=dict)

@@ -191,6 +191,9 @@ class CellContext:
 
     def randomized(self, entry: str | None = None) -> bool:
         """Whether the entry's model is randomised (attacks must use EOT)."""
+        ck = self.entry_object(entry).manifest.checkpoint
+        if ck is not None:
+            return ck.randomized
         d = self.defense(entry)
         return bool(d is not None and d.randomized)
 
@@ -230,11 +233,14 @@ def load_entry_model(spec: RunSpec, entry: Entry, weights: Mapping[str, Tensor],
     if defense is not None:
         model = defense.build_model()
     else:
-        from bench.models import build_architecture
-
         ck = entry.manifest.checkpoint
         assert ck is not None
-        model = build_architecture(ck.architecture, track, **ck.architecture_kwargs)
+        if ck.graph is not None:  # a graph artifact: its structure comes from the verified graph file
+            model, _ = entry.build_checkpoint_model(track)
+        else:
+            from bench.models import build_architecture
+
+            model = build_architecture(ck.architecture, track, **ck.architecture_kwargs)
     load_weights(model, dict(weights), f"entry {entry.name!r}")
     if defense is not None:
         model = defense.wrap(model)

@@ -1,17 +1,22 @@
-"""``robex submit PATH``: validate an entry, evaluate it in a sandboxed child process, install its record.
+"""``robex submit PATH``: validate an entry, build it in isolation, score the artifact, install its record.
 
 1. The manifest is validated (:mod:`bench.manifest`; errors name the field and the expected form), then
    everything the parent can check without running entry code: the track, a registered defense and its
    hyperparameters, a shipped module's file, a checkpoint's sha256 and safetensors header (never
    unpickled), the claimed scores' names, and that the name is free.
-2. The evaluation runs ``robex run --entry-dir PATH`` (the track's protocol, with its baselines for the
-   transfer stages) in a **separate process** with an address-space limit (``resource.setrlimit`` in the
-   child, before anything is imported) and a wall-clock timeout; the child's whole process group is
-   killed on timeout. Entry code (a defense module shipped with the entry) is only ever imported there, so
-   a crash, a hang or a memory blow-up is reported, never fatal. Its records go to a staging folder.
-3. Only when the child finished and the entry's record is not ``failed`` is that one record installed
-   (atomically) under the results folder; the site is re-rendered and the entry's rank is reported. On
-   every failure the existing records stay untouched; a JSON log of the attempt is written under the store
+2. **Build** (entries that ship code only: a defense module, or a model module for any architecture): the
+   entry's code runs in an isolated child (:mod:`bench.isolation`: bubblewrap namespaces, no network, no
+   host files but read-only system and Python folders, the training split only, a scratch folder as the
+   only writable place, a cleared environment, the time and memory limits) and produces a model artifact
+   (:mod:`bench.build`, :mod:`bench.artifact`), installed under ``<store>/artifacts/<sha256>/``. Where
+   isolation is unavailable the entry is refused, unless the maintainer passes ``allow_unisolated``.
+3. **Score**: ``robex run --entry-dir ARTIFACT`` (the track's protocol, with its baselines for the transfer
+   stages) in a separate limited process that never imports entry code (``$ROBEX_NO_ENTRY_CODE``) and
+   reads only the artifact; its records go to a staging folder.
+4. Only the parent writes records: when the scorer finished and the entry's record is not ``failed``,
+   that one record (with the artifact's sha256 and the build's isolation in its provenance) is installed
+   atomically; the site is re-rendered and the entry's rank is reported. On every failure the existing
+   records stay untouched; a JSON log of the attempt is written under the store
    (``<store>/submissions/<track>/<entry>.json``).
 
 Other entries' records are not rewritten: the new entry's transfer row and column live in its own record,
@@ -20,30 +25,28 @@ and the site's heatmap reads both directions.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
+import shutil
 import tempfile
-import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from bench.entries import Entry
-    from bench.track import Track
+from bench.entries import NO_ENTRY_CODE_ENV
+from bench.sandbox import GIB as GIB
+from bench.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
+from bench.sandbox import SANDBOX_ENV as SANDBOX_ENV
+from bench.sandbox import Limits as Limits
+from bench.sandbox import SandboxResult as SandboxResult
+from bench.sandbox import run_limited as run_limited
 
-SANDBOX_ENV = "ROBEX_SANDBOXED"
-GIB = 1024**3
-# Importing torch (with its CUDA libraries, mapped even on CPU) and robex reserves about 3.3 GiB of
-# address space before any work (VmPeak measured with torch 2.x on Linux x86-64; under RLIMIT_AS of
-# 3.25 GiB the import fails inside torch). An address-space limit below this cannot run anything.
-MIN_MEMORY_BYTES = 4 * GIB
+if TYPE_CHECKING:
+    from bench.build import Built
+    from bench.entries import Entry
+    from bench.records import Record
+    from bench.track import Track
 
 
 class SubmissionError(ValueError):
@@ -52,146 +55,6 @@ class SubmissionError(ValueError):
 
 class EvaluationFailedError(SubmissionError):
     """The sandboxed evaluation crashed, hung, ran out of memory or produced a failed record."""
-
-
-# ------------------------------------------------------------------------------------------ the sandbox
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of the evaluation process.
-
-    Attributes:
-        timeout_s: Wall-clock limit; the process group is killed when it is exceeded.
-        memory_bytes: Address-space limit (``RLIMIT_AS``; ``RLIMIT_DATA`` with CUDA, whose driver reserves
-            huge virtual ranges); ``0`` disables it.
-    """
-
-    timeout_s: float = 3600.0
-    memory_bytes: int = 16 * GIB
-
-    def __post_init__(self) -> None:
-        if 0 < self.memory_bytes < MIN_MEMORY_BYTES:
-            raise SubmissionError(
-                f"--memory-gb {self.memory_bytes / GIB:g} is too small: importing torch alone reserves about 3.3 GiB "
-                f"of address space, so the evaluation needs at least {MIN_MEMORY_BYTES / GIB:g} GiB (0: no limit)"
-            )
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """How a sandboxed command ended."""
-
-    returncode: int | None
-    timed_out: bool
-    wall_time_s: float
-    output_tail: str
-
-    @property
-    def signal_name(self) -> str | None:
-        """The signal that killed the process (``SIGKILL``, ``SIGSEGV``, ...), if one did."""
-        if self.returncode is None or self.returncode >= 0:
-            return None
-        try:
-            return signal.Signals(-self.returncode).name
-        except ValueError:
-            return f"signal {-self.returncode}"
-
-    def explain(self, limits: Limits) -> str:
-        """One sentence on how the process ended."""
-        if self.timed_out:
-            return f"exceeded the time limit of {limits.timeout_s:g} s and was killed"
-        if self.signal_name:
-            hint = " (out of memory?)" if self.signal_name == "SIGKILL" else ""
-            return f"was killed by {self.signal_name}{hint}"
-        if self.returncode == 0:
-            return "finished"
-        memory = "MemoryError" in self.output_tail or "Cannot allocate memory" in self.output_tail
-        hint = f" (it hit the memory limit of {limits.memory_bytes / GIB:g} GiB)" if memory else ""
-        return f"exited with status {self.returncode}{hint}"
-
-
-def _pump(stream: IO[bytes], tail: deque[str], echo: IO[str] | None) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace")
-        tail.append(line)
-        if echo is not None:
-            echo.write(line)
-            echo.flush()
-    stream.close()
-
-
-def run_limited(
-    argv: Sequence[str], limits: Limits, *, echo: IO[str] | None = None, device: str = "cpu", tail_lines: int = 60
-) -> SandboxResult:
-    """Run ``robex <argv>`` in a child process under ``limits``; never raises for what the child does.
-
-    The child (``python -m bench.submit --child``) sets its resource limits before importing anything
-    else, runs in its own session (so the whole process group can be killed) and has no core dumps.
-    Its output is kept (last ``tail_lines`` lines) and optionally echoed.
-    """
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.submit",
-        "--child",
-        str(int(limits.memory_bytes)),
-        "cuda" if device.startswith("cuda") else "cpu",
-        "--",
-        *argv,
-    ]
-    env = {**os.environ, SANDBOX_ENV: "1", "PYTHONUNBUFFERED": "1"}
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
-    )
-    tail: deque[str] = deque(maxlen=tail_lines)
-    assert proc.stdout is not None
-    reader = threading.Thread(target=_pump, args=(proc.stdout, tail, echo), daemon=True)
-    reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-    except BaseException:
-        _kill_group(proc)
-        raise
-    reader.join(timeout=10)
-    return SandboxResult(proc.returncode, timed_out, time.perf_counter() - start, "".join(tail))
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _child_main(argv: list[str]) -> int:
-    """Entry point of the sandboxed child: limits first, then the ordinary CLI."""
-    import resource
-
-    memory, device, sep, *rest = argv
-    if sep != "--":
-        raise SystemExit("usage: python -m bench.submit --child MEMORY_BYTES DEVICE -- ROBEX_ARGS...")
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    limit = int(memory)
-    if limit > 0:
-        kind = resource.RLIMIT_DATA if device == "cuda" else resource.RLIMIT_AS
-        _soft, hard = resource.getrlimit(kind)
-        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-        resource.setrlimit(kind, (cap, cap))
-    try:  # import torch first, so that a limit too small for it is reported as such
-        import torch  # noqa: F401
-
-        from bench.cli import main
-    except (ImportError, MemoryError, SystemError) as exc:  # torch's import maps ~3.3 GiB of address space
-        sys.stderr.write(
-            f"robex: importing torch/robex failed under the memory limit of {limit / GIB:g} GiB ({exc!r}); "
-            f"torch needs about 3.3 GiB of address space to load: raise --memory-gb (at least "
-            f"{MIN_MEMORY_BYTES / GIB:g})\n"
-        )
-        return 1
-    return main(rest)
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -265,15 +128,30 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
             raise _field_error(where, "checkpoint.file", str(exc)) from None
         if not checkpoint_file.is_file():
             raise _field_error(where, "checkpoint.file", f"no such file {ck.file!r} in the entry folder")
+        for name, rel in (("module", ck.module), ("graph", ck.graph)):
+            if rel is None:
+                continue
+            try:
+                target = entry.file(rel)
+            except ManifestError as exc:
+                raise _field_error(where, f"checkpoint.{name}", str(exc)) from None
+            if not target.is_file():
+                raise _field_error(where, f"checkpoint.{name}", f"no such file {rel!r} in the entry folder")
         try:
-            model, _sha = entry.build_checkpoint_model(track)
+            if ck.module is not None:  # entry code: only the file's integrity is checked here
+                from bench.checkpoint import read_checkpoint
+
+                tensors = read_checkpoint(checkpoint_file, ck.sha256)
+            else:
+                model, _sha = entry.build_checkpoint_model(track)
+                tensors = model.state_dict()
         except RegistryError as exc:
             raise _field_error(where, "checkpoint.architecture", str(exc)) from None
         except CheckpointError as exc:
             raise _field_error(where, "checkpoint", str(exc)) from None
         except (TypeError, ValueError) as exc:  # the architecture's constructor refused an argument
             raise _field_error(where, "checkpoint.architecture_kwargs", f"{ck.architecture}: {exc}") from None
-        bad = [k for k, t in model.state_dict().items() if t.is_floating_point() and not bool(t.isfinite().all())]
+        bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(t.isfinite().all())]
         if bad:
             shown = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
             raise _field_error(where, "checkpoint.file", f"tensors hold NaN or infinite values ({shown})")
@@ -332,6 +210,88 @@ def _write_log(store: Path, track: str, name: str, payload: Mapping[str, Any]) -
     return path
 
 
+def _build(
+    entry: Entry,
+    track: Track,
+    store: Path,
+    quick: bool,
+    device: str,
+    data_root: str | None,
+    limits: Limits,
+    allow_unisolated: bool,
+    echo: IO[str] | None,
+) -> Built | None:
+    """Entries that ship code: build their artifact in isolation (``None`` for entries without code)."""
+    from bench.build import BuildError, build_artifact, scratch_folder
+    from bench.isolation import IsolationUnavailableError, choose_isolation
+
+    if not entry.ships_code:
+        return None
+    scratch = scratch_folder()
+    try:
+        try:
+            isolation = choose_isolation(scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device)
+        except IsolationUnavailableError as exc:
+            raise SubmissionError(str(exc)) from None
+        try:
+            return build_artifact(
+                entry,
+                track,
+                store=store,
+                quick=quick,
+                limits=limits,
+                isolation=isolation,
+                scratch=scratch,
+                data_root=data_root,
+                device=device,
+                echo=echo,
+            )
+        except BuildError as exc:
+            tail = exc.result.output_tail if exc.result is not None else ""
+            payload = {"entry": entry.name, "track": track.name, "status": "refused", "error": str(exc)}
+            where = _write_log(
+                store, track.name, entry.name, {**payload, "output_tail": tail, "limits": asdict(limits)}
+            )
+            last = "\n".join(tail.strip().splitlines()[-15:])
+            raise EvaluationFailedError(
+                f"{exc}. No record was written. Log: {where}" + (f"\nLast output:\n{last}" if last else "")
+            ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _build_log(built: Built | None) -> dict[str, Any] | None:
+    if built is None:
+        return None
+    return {
+        "artifact": str(built.folder),
+        "sha256": built.sha256,
+        "kind": built.kind,
+        "isolation": built.isolation,
+        "wall_time_s": round(built.result.wall_time_s, 3),
+        "output_tail": built.result.output_tail,
+    }
+
+
+def _with_provenance(record: Record, entry: Entry, built: Built | None) -> Record:
+    """The scorer's record of an artifact, told what was submitted: the entry as its manifest states it
+    (a recipe stays a recipe), the defense's card, the artifact's sha256 and how the build was isolated."""
+    from bench.assemble import entry_info
+    from bench.runner import RecordDraft
+
+    ck = entry.manifest.checkpoint
+    if built is None:
+        digest = entry.artifact_sha256() if ck is not None else ""
+        return record.model_copy(
+            update={"provenance": record.provenance.model_copy(update={"artifact_sha256": digest})}
+        )
+    info = entry_info(RecordDraft(entry=entry), built.architecture, built.card)
+    provenance = record.provenance.model_copy(update={"artifact_sha256": built.sha256, "isolation": built.isolation})
+    train = dict(record.details.get("train", {}))
+    details = {**record.details, "train": {**train, **built.training, "artifact": built.kind}}
+    return record.model_copy(update={"entry": info, "provenance": provenance, "details": details})
+
+
 def submit(
     path: str | Path,
     *,
@@ -347,11 +307,14 @@ def submit(
     replace: bool = False,
     publish_site: bool = True,
     echo: IO[str] | None = None,
+    allow_unisolated: bool = False,
 ) -> SubmitReport:
-    """Validate, evaluate in a sandbox, install the record, re-render the site; see the module docstring.
+    """Validate, build in isolation, score the artifact, install the record, re-render the site; see the
+    module docstring.
 
     ``baselines`` limits which baseline entries join the run (default: all of the track's); their cells
-    come from the store when they were computed before.
+    come from the store when they were computed before. ``allow_unisolated`` lets an entry's code run
+    without isolation where none works (the record says so).
     """
     from bench.api import default_results_root, publish, resolve_device
     from bench.compare import DEFAULT_SORT, ranking, sort_score, track_records
@@ -371,13 +334,15 @@ def submit(
     if unknown:
         raise SubmissionError(f"--baselines: {unknown} are not baseline entries of {track.name!r} ({known})")
     start = time.perf_counter()
+    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
+    scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
     with tempfile.TemporaryDirectory(prefix="robex-submit-") as staging:
         argv = [
             "run",
             "--track",
             track.name,
             "--entry-dir",
-            str(Path(entry.folder or ".").resolve()),
+            str(scored_folder),
             "--entries",
             *chosen,
             entry.name,
@@ -392,7 +357,8 @@ def submit(
         argv += ["--quick"] if quick else []
         argv += ["--stages", *stages] if stages else []
         argv += ["--data-root", data_root] if data_root else []
-        result = run_limited(argv, lim, echo=echo, device=dev)
+        env = {**os.environ, SANDBOX_ENV: "1", "PYTHONUNBUFFERED": "1", NO_ENTRY_CODE_ENV: "1"}
+        result = run_limited(argv, lim, echo=echo, device=dev, env=env)
         log = {
             "entry": entry.name,
             "track": track.name,
@@ -402,6 +368,7 @@ def submit(
             "timed_out": result.timed_out,
             "wall_time_s": round(result.wall_time_s, 3),
             "output_tail": result.output_tail,
+            "build": _build_log(built),
         }
         staged = record_path(Path(staging), track.name, entry.name, quick=quick)
         failure = None
@@ -430,7 +397,7 @@ def submit(
             raise EvaluationFailedError(
                 f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
             )
-        installed = write_record(record, root)
+        installed = write_record(_with_provenance(record, entry, built), root)
     log["status"] = "installed"
     log["record"] = str(installed)
     where = _write_log(store_root, track.name, entry.name, log)
@@ -462,9 +429,3 @@ def submit(
         wall_time_s=time.perf_counter() - start,
         notes=notes,
     )
-
-
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        sys.exit(_child_main(sys.argv[2:]))
-    raise SystemExit("bench.submit is run by `robex submit`; use that command")

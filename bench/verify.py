@@ -5,6 +5,12 @@ the first ``n`` images of the track's evaluation subset (default 200; the stage'
 on the entry's weights (the store's train cell, or trained/loaded again), in a fresh cell store. Pair stages
 (transfer) need every other entry and are not re-run; they are listed as not verified.
 
+Verification never runs an entry's own code (``$ROBEX_NO_ENTRY_CODE`` is set while it runs): an entry
+built from code is re-scored from its **artifact** (``<store>/artifacts/<sha256>/``, or ``--artifact``),
+whose sha256 is derived again from the files' bytes and must equal the record's ``artifact_sha256``. So
+neither entry code that patched the scorer when the record was made nor a swapped artifact can make the
+re-run agree with the record.
+
 Tolerance of a score with record value p (on N images) and re-run value v (on the first m images):
 
 * With the record's own per-image results (``details[<stage>]`` 0/1 or real lists), the record *already
@@ -20,10 +26,13 @@ Tolerance of a score with record value p (on N images) and re-run value v (on th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,19 +163,53 @@ def tolerance(
 
 
 # ------------------------------------------------------------------------------------------ entries and cells
-def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None) -> Entry:
-    """The entry behind a record: ``entry_dir``'s manifest, a baseline manifest, or (for a recipe with a
-    registered defense) a manifest rebuilt from the record itself."""
+def artifact_entry(record: Record, folder: Path) -> Entry:
+    """The artifact entry in ``folder``, after deriving its sha256 again from the files' bytes."""
+    from bench.artifact import artifact_sha256
+    from bench.checkpoint import sha256_bytes
+    from bench.entries import Entry
+    from bench.manifest import load_manifest
+
+    m = load_manifest(folder)
+    ck = m.checkpoint
+    if ck is None or ck.module is not None or m.name != record.entry.name:
+        raise VerificationError(f"{folder}: not the artifact of {record.entry.name!r}")
+    entry = Entry(m, str(folder))
+    weights = sha256_bytes(entry.file(ck.file).read_bytes())
+    graph = sha256_bytes(entry.file(ck.graph).read_bytes()) if ck.graph is not None else None
+    derived = artifact_sha256(weights, graph)
+    if derived != record.provenance.artifact_sha256:
+        raise VerificationError(
+            f"{folder}: the artifact's sha256 is {derived}, the record's {record.provenance.artifact_sha256}: "
+            "this is not the artifact the record was computed from"
+        )
+    return entry
+
+
+def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None, artifact: Path | None = None) -> Entry:
+    """The entry behind a record: its artifact (entries built from code), ``entry_dir``'s manifest, a
+    baseline manifest, or (for a recipe with a registered defense) a manifest rebuilt from the record."""
     from bench.entries import Entry, load_entries
     from bench.manifest import load_manifest, parse_manifest
     from bench.plugins import DEFENSES
 
+    if record.provenance.isolation:  # built from the entry's code: only its artifact is ever scored
+        if artifact is None or not (artifact / "entry.toml").is_file():
+            raise VerificationError(f"the artifact of {record.entry.name!r} is not at {artifact}; pass --artifact")
+        return artifact_entry(record, artifact)
     if entry_dir is not None:
         p = Path(entry_dir)
         m = load_manifest(p)
         if m.name != record.entry.name:
             raise VerificationError(f"{p}: manifest is for {m.name!r}, the record for {record.entry.name!r}")
-        return Entry(m, str(p if p.is_dir() else p.parent))
+        entry = Entry(m, str(p if p.is_dir() else p.parent))
+        if entry.ships_code:
+            raise VerificationError(
+                f"{p}: this entry ships code, and its record has no artifact to re-score; submit it again"
+            )
+        if record.provenance.artifact_sha256 and entry.artifact_sha256() != record.provenance.artifact_sha256:
+            raise VerificationError(f"{p}: its checkpoint is not the artifact the record was computed from")
+        return entry
     for e in load_entries(track):
         if e.name == record.entry.name:
             return e
@@ -238,10 +281,18 @@ def _rerun_outputs(
     train = cells["train"]
     if record.provenance.cell_keys.get("train") not in (None, train.key):
         report.notes.append("the train cell's key differs from the record's (track or recipe changed since)")
-    res = execute_cell(spec, train, {("train", entry.name): train.key})
-    if not res.ok:
-        raise VerificationError(f"could not obtain the entry's weights: {res.error}")
-    trained = CellStore(store).get(train.key)
+    # A checkpoint (or built artifact) is loaded again from its files, never taken from the store's cache.
+    source = Path(tempfile.mkdtemp(prefix="robex-verify-weights-")) if entry.manifest.checkpoint else store
+    try:
+        res = execute_cell(
+            RunSpec(**{**spec.__dict__, "store": str(source)}), train, {("train", entry.name): train.key}
+        )
+        if not res.ok:
+            raise VerificationError(f"could not obtain the entry's weights: {res.error}")
+        trained = CellStore(source).get(train.key)
+    finally:
+        if source != store:
+            shutil.rmtree(source, ignore_errors=True)
     sha = str(trained.details.get("sha256", ""))
     if record.provenance.checkpoint_sha256:
         report.weights_match = sha == record.provenance.checkpoint_sha256
@@ -323,12 +374,62 @@ def verify(
     device: str = "auto",
     data_root: str | None = None,
     entry_dir: str | Path | None = None,
+    artifact: str | Path | None = None,
     stages: Sequence[str] | None = None,
     quick: bool = False,
     z: float = 3.29,
     slack: float = 0.02,
 ) -> VerifyReport:
     """Re-run the cheap subset and check every score it reproduces; see the module docstring."""
+    with _no_entry_code():
+        return _verify(
+            name,
+            track=track,
+            n=n,
+            results_root=results_root,
+            store=store,
+            device=device,
+            data_root=data_root,
+            entry_dir=entry_dir,
+            artifact=artifact,
+            stages=stages,
+            quick=quick,
+            z=z,
+            slack=slack,
+        )
+
+
+@contextlib.contextmanager
+def _no_entry_code() -> Iterator[None]:
+    from bench.entries import NO_ENTRY_CODE_ENV
+
+    before = os.environ.get(NO_ENTRY_CODE_ENV)
+    os.environ[NO_ENTRY_CODE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(NO_ENTRY_CODE_ENV, None)
+        else:
+            os.environ[NO_ENTRY_CODE_ENV] = before
+
+
+def _verify(
+    name: str,
+    *,
+    track: str | None,
+    n: int,
+    results_root: str | Path | None,
+    store: str | Path | None,
+    device: str,
+    data_root: str | None,
+    entry_dir: str | Path | None,
+    artifact: str | Path | None,
+    stages: Sequence[str] | None,
+    quick: bool,
+    z: float,
+    slack: float,
+) -> VerifyReport:
     from bench.api import default_results_root, resolve_device
     from bench.compare import find_record, info_for, score_infos
     from bench.plugins import STAGES
@@ -340,7 +441,10 @@ def verify(
         raise ValueError("--n must be positive")
     record = find_record(results_root or default_results_root(), name, track=track, quick=quick)
     t = load_track(record.track)
-    entry = resolve_entry(record, t, entry_dir)
+    store_root = Path(store) if store else default_store()
+    digest = record.provenance.artifact_sha256
+    where = Path(artifact) if artifact else (store_root / "artifacts" / digest if digest else None)
+    entry = resolve_entry(record, t, entry_dir, where)
     report = VerifyReport(entry=record.entry.name, track=record.track, n=n)
     ran = [s for s in record.provenance.cell_keys if s != "train" and s in STAGES]
     chosen = [s for s in ran if STAGES.get(s).scope is Scope.ENTRY]
@@ -357,7 +461,7 @@ def verify(
         entry,
         chosen,
         n=n,
-        store=Path(store) if store else default_store(),
+        store=store_root,
         device=resolve_device(device),
         data_root=data_root,
         report=report,

@@ -843,6 +843,8 @@ def entry_page(
         ("track sha256", p.track_sha256),
         ("evaluation subset sha256", p.subset_sha256),
         ("weights sha256", p.checkpoint_sha256 or "—"),
+        ("artifact sha256", p.artifact_sha256 or "—"),
+        ("entry code isolated by", p.isolation or "— (no entry code)"),
         ("device", p.device or "—"),
     )
     stages = tuple(

@@ -1,7 +1,8 @@
 """A worked example of a submitted defense: Gaussian data augmentation.
 
 Shipped beside ``entry.toml`` and named there as ``[defense] module = "defense.py"``. ``robex submit``
-imports it only inside the sandboxed evaluation process, where it registers its defense under a new name.
+imports it only inside the isolated build process, where it registers its defense under a new name
+and trains it; the scorer only reads the weights the build returns.
 Training adds N(0, σ²) noise to each training image (clipped to [0, 1]) and minimises cross-entropy; it is
 a weak baseline against ℓ∞ attacks (noise augmentation mainly helps against random, not worst-case,
 perturbations; cf. Cohen, Rosenfeld & Kolter, ICML 2019, who use it with randomized smoothing).

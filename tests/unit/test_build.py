@@ -1,0 +1,102 @@
+"""What a build returns is untrusted: links, oversized or malformed files and junk metadata are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save
+
+from bench.build import GRAPH, META, WEIGHTS, BuildError, install_artifact
+from bench.checkpoint import state_dict_bytes
+from bench.entries import Entry
+from bench.manifest import parse_manifest
+from bench.models import build_architecture
+from bench.sandbox import SandboxResult
+from bench.track import load_track
+
+RESULT = SandboxResult(0, False, 1.0, "")
+MANIFEST = {
+    "name": "e",
+    "title": "t",
+    "authors": "a",
+    "track": "mnist5k",
+    "defense": {"name": "x_defense", "module": "defense.py"},
+}
+
+
+@pytest.fixture
+def entry(tmp_path: Path) -> Entry:
+    return Entry(parse_manifest(MANIFEST), str(tmp_path))
+
+
+def _out(tmp_path: Path, meta: dict[str, object], weights: bytes) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / META).write_text(json.dumps(meta))
+    (out / WEIGHTS).write_bytes(weights)
+    return out
+
+
+def _weights() -> bytes:
+    return state_dict_bytes(build_architecture("small_cnn", load_track("mnist5k")))
+
+
+def test_a_good_weights_artifact_is_installed_with_its_sha256(entry: Entry, tmp_path: Path) -> None:
+    import hashlib
+
+    weights = _weights()
+    meta = {"kind": "weights", "training": {"trained": True, "steps": 3, "epochs": float("nan"), "runs": "x"}}
+    built = install_artifact(entry, load_track("mnist5k"), _out(tmp_path, meta, weights), tmp_path / "s", "b", RESULT)
+    assert built.sha256 == hashlib.sha256(weights).hexdigest() == built.folder.name
+    assert (built.folder / WEIGHTS).read_bytes() == weights
+    assert built.training == {"trained": True, "steps": 3}  # NaN and a malformed run list are dropped
+    assert 'architecture = "small_cnn"' in (built.folder / "entry.toml").read_text()
+
+
+@pytest.mark.parametrize("which", [META, WEIGHTS])
+def test_links_in_the_build_output_are_never_followed(entry: Entry, tmp_path: Path, which: str) -> None:
+    host = tmp_path / "host_secret"
+    host.write_bytes(_weights() if which == WEIGHTS else b'{"kind": "weights"}')
+    out = _out(tmp_path, {"kind": "weights"}, _weights())
+    (out / which).unlink()
+    (out / which).symlink_to(host)
+    with pytest.raises(BuildError, match=re.escape(f"no regular file {which}")):
+        install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("meta", "weights", "message"),
+    [
+        ({"kind": "pickle"}, None, "without a valid 'kind'"),
+        ({"kind": "weights"}, b"\x80\x04\x95" + bytes(64), "not a safetensors file (it looks like a pickle"),
+        ({"kind": "weights"}, save({"w": torch.zeros(2)}), "do not fit small_cnn"),
+        ({"kind": "graph"}, None, "no regular file graph.json"),
+    ],
+    ids=["unknown-kind", "pickle-weights", "wrong-weights", "graph-missing"],
+)
+def test_malformed_build_output_is_refused(
+    entry: Entry, tmp_path: Path, meta: dict[str, object], weights: bytes | None, message: str
+) -> None:
+    out = _out(tmp_path, meta, _weights() if weights is None else weights)
+    with pytest.raises(BuildError, match=re.escape(message)):
+        install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
+
+
+def test_an_oversized_metadata_file_is_refused(entry: Entry, tmp_path: Path) -> None:
+    out = _out(tmp_path, {"kind": "weights"}, _weights())
+    (out / META).write_text(json.dumps({"kind": "weights", "pad": "x" * (2 << 20)}))
+    with pytest.raises(BuildError, match=r"oversized artifact\.json"):
+        install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
+
+
+def test_a_graph_calling_python_is_refused(entry: Entry, tmp_path: Path) -> None:
+    out = _out(tmp_path, {"kind": "graph"}, _weights())
+    nodes = [{"target": "builtins.exec"}]
+    (out / GRAPH).write_text(json.dumps({"graph_module": {"graph": {"nodes": nodes}}}))
+    with pytest.raises(BuildError, match="only ATen ops"):
+        install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
