@@ -45,6 +45,25 @@ class World:
         ]
 
 
+def world_with_standard(root: Path, store: Path) -> World:
+    """A :class:`World` under ``root`` whose results folder holds the standard baseline's quick record (clean and
+    PGD, from ``store``): the "existing records" a submission must leave untouched."""
+    from bench.api import run_track
+
+    w = World(root, store, root / "results", root / "site")
+    run_track(
+        "mnist5k",
+        entries=["standard"],
+        store=w.store,
+        results_root=w.results,
+        quick=True,
+        device="cpu",
+        stages=["clean", "pgd"],
+        executor_options={"show_progress": False},
+    )
+    return w
+
+
 def write_entry(folder: Path, manifest: str, module: str | None = None, filename: str = "defense.py") -> Path:
     """An entry folder holding ``entry.toml`` (and a module)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from bench.api import run_track
 from bench.cli import main
 from bench.isolation import UNISOLATED, evaluation_data_paths, isolation_problem
 from bench.records import read_record, write_record
-from tests.submissions import HEAD, World, snapshot, write_entry
+from tests.submissions import HEAD, World, snapshot, world_with_standard, write_entry
 
 STAGE_ARGS = ("--stages", "clean", "pgd", "--baselines", "standard")
 
@@ -160,18 +160,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, quick_store: Path) -> World:
     """A private copy of the quick store and a results folder with the standard baseline's record."""
     root = tmp_path_factory.mktemp("isolation")
     shutil.copytree(quick_store, root / "store")
-    w = World(root, root / "store", root / "results", root / "site")
-    run_track(
-        "mnist5k",
-        entries=["standard"],
-        store=w.store,
-        results_root=w.results,
-        quick=True,
-        device="cpu",
-        stages=["clean", "pgd"],
-        executor_options={"show_progress": False},
-    )
-    return w
+    return world_with_standard(root, root / "store")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.api import run_track
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
 from bench.models import build_architecture
 from bench.records import read_record, write_record
 from bench.track import load_track
-from tests.submissions import HEAD, World, write_entry
+from tests.submissions import HEAD, World, world_with_standard, write_entry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gaussian_noise"
 
@@ -32,18 +31,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gaussian_noise"
 def world(tmp_path_factory: pytest.TempPathFactory, quick_store: Path) -> World:
     """A results folder holding the standard baseline's quick record (the "existing records")."""
     root = tmp_path_factory.mktemp("submit")
-    w = World(root, quick_store, root / "results", root / "site")
-    run_track(
-        "mnist5k",
-        entries=["standard"],
-        store=w.store,
-        results_root=w.results,
-        quick=True,
-        device="cpu",
-        stages=["clean", "pgd"],
-        executor_options={"show_progress": False},
-    )
-    return w
+    return world_with_standard(root, quick_store)
 
 
 CKPT = '[checkpoint]\narchitecture = "small_cnn"\nfile = "{file}"\nsha256 = "{sha}"\n'
