@@ -1,12 +1,11 @@
-"""The programmatic front door: run a track, load a model from a record or checkpoint, publish the site."""
+"""The programmatic front door: run a track, load a model from a record or checkpoint, publish the site
+(:func:`bench.publish.publish`, re-exported here)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +15,16 @@ from torch import nn
 from bench.assemble import assemble
 from bench.entries import Entry, load_entries
 from bench.executors import EXECUTORS, summarize_results
-from bench.records import Record, read_record, write_record
-from bench.registry import Registry
+from bench.publish import PUBLISHERS, publish
+from bench.results.places import default_results_root
+from bench.results.records import Record, read_record, write_record
 from bench.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
 from bench.store import CellStore, default_store
 from bench.track import load_track
 
 log = logging.getLogger(__name__)
 
-# Publishers turn a results folder into a site; the leaderboard package registers "site" (bench never
-# imports it by name).
-PUBLISHERS: Registry[Callable[..., Path]] = Registry("publisher", plugins=("leaderboard",))
-
-
-def default_results_root() -> Path:
-    """``leaderboard/results`` of the installed (editable) package."""
-    return Path(str(resources.files("leaderboard") / "results"))
-
-
-def default_site_root() -> Path:
-    """``leaderboard/site`` of the installed (editable) package."""
-    return Path(str(resources.files("leaderboard") / "site"))
+__all__ = ["PUBLISHERS", "RunReport", "load_model", "publish", "resolve_device", "run_track"]
 
 
 def resolve_device(device: str) -> str:
@@ -103,13 +91,6 @@ def run_track(
     root = Path(results_root) if results_root else default_results_root()
     paths = [write_record(r, root) for r in records]
     return RunReport(records, paths, results, time.perf_counter() - start)
-
-
-def publish(results_root: str | Path | None = None, out: str | Path | None = None) -> Path:
-    """Render the static site from the records alone; return the index page's path."""
-    root = Path(results_root) if results_root else default_results_root()
-    target = Path(out) if out else default_site_root()
-    return PUBLISHERS.get("site")(root, target)
 
 
 def load_model(path: str | Path, *, store: str | Path | None = None, device: str = "cpu") -> nn.Module:

@@ -1,4 +1,4 @@
-"""Turn finished cells into one :class:`~bench.records.Record` per entry."""
+"""Turn finished cells into one :class:`~bench.results.records.Record` per entry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Literal
 
 from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
-from bench.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
+from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
 from bench.runner import Cell, CellResult, RecordDraft, RunSpec
 from bench.store import CellStore
 from bench.track import load_track

@@ -35,10 +35,10 @@ import torch
 from torch import Tensor, nn
 
 from bench.artifact import ArtifactError, artifact_sha256, check_graph, export_graph
-from bench.atomic import atomic_write_bytes, atomic_write_json
 from bench.checkpoint import check_safetensors_header, sha256_bytes
 from bench.entries import Entry
 from bench.isolation import Isolation
+from bench.results.atomic import atomic_write_bytes, atomic_write_json
 from bench.sandbox import Limits, SandboxResult, run_limited
 from bench.track import Track, load_track
 

@@ -8,13 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.commands import COMMANDS
 from bench.registry import Registry, RegistryError
-
-Command = Callable[[argparse.Namespace], int]
-# name -> (configure parser, handler); other modules may add subcommands here.
-COMMANDS: Registry[tuple[Callable[[argparse.ArgumentParser], None], Command]] = Registry(
-    "command", plugins=("bench.commands",)
-)
 
 
 def _listables() -> Registry[Callable[[], list[tuple[str, str]]]]:
@@ -55,7 +50,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _summary_table(records: Sequence[object]) -> str:
     from bench.plugins import SCORES
-    from bench.records import Record
+    from bench.results.records import Record
 
     recs = [r for r in records if isinstance(r, Record)]
     specs = sorted((s for _, s in SCORES.items() if s.primary), key=lambda s: (s.order, s.name))
@@ -66,7 +61,7 @@ def _summary_table(records: Sequence[object]) -> str:
         cells = [r.entry.name]
         for s in specs:
             v = r.score(s.name)
-            cells.append("—" if v is None else (f"{100 * v:.1f}%" if s.unit.value == "fraction" else f"{v:.4g}"))
+            cells.append(s.unit.text(v))
         cells.append(",".join(sorted({f.name for f in r.flags})) or "—")
         cells.append(r.status)
         rows.append(cells)
@@ -115,7 +110,7 @@ def _workers(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.api import publish
+    from bench.publish import publish  # torch-free: rendering the site imports no stage
 
     index = publish(args.results, args.out)
     print(f"Leaderboard: {index.resolve()}")

@@ -1,7 +1,9 @@
-"""Extra ``robex`` subcommands (submit, verify, compare), registered in ``bench.cli.COMMANDS``.
+"""Extra ``robex`` subcommands (submit, verify, compare), registered in :data:`COMMANDS`; :mod:`bench.cli`
+imports this module (a plain import, so ``robex``, ``python -m bench`` and ``python -m bench.cli`` see the same
+commands). Third-party packages add subcommands under the ``robex.commands`` entry-point group.
 
 Handlers write to stdout/stderr and return the exit status; the work lives in :mod:`bench.submit`,
-:mod:`bench.verify` and :mod:`bench.compare`.
+:mod:`bench.verify` and :mod:`bench.results.compare`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.cli import COMMANDS
+from bench.registry import Registry
+
+Command = Callable[[argparse.Namespace], int]
+# name -> (configure parser, handler)
+COMMANDS: Registry[tuple[Callable[[argparse.ArgumentParser], None], Command]] = Registry(
+    "command", group="robex.commands"
+)
 
 
 def _out(text: str) -> None:
@@ -106,7 +115,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     """re-run a cheap subset of an entry's evaluation and check its record (exit 1 on a mismatch)"""
     from bench.checkpoint import CheckpointError
     from bench.manifest import ManifestError
-    from bench.records import RecordError
+    from bench.results.records import RecordError
     from bench.submit import SubmissionError
     from bench.verify import VerificationError, verify
 
@@ -148,9 +157,10 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     """every score of an entry against others, with paired significance on the same images"""
-    from bench.api import default_results_root
-    from bench.compare import compare_records, dumps, find_record, format_text, track_records
-    from bench.records import RecordError
+    from bench.results.compare import compare_records, find_record, track_records
+    from bench.results.compare_text import dumps, format_text
+    from bench.results.places import default_results_root
+    from bench.results.records import RecordError
 
     root = Path(args.results) if args.results else default_results_root()
     if not 0 < args.alpha < 1:

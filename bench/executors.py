@@ -24,7 +24,11 @@ class Executor(Protocol):
         ...
 
 
-EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", plugins=("bench.ray_executor",))
+def _ray() -> None:
+    import bench.ray_executor  # noqa: F401 -- registers "ray" (ray itself is imported only when it runs)
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", load=_ray, group="robex.executors")
 
 
 @EXECUTORS.register("local")

@@ -28,8 +28,8 @@ from platformdirs import user_cache_dir
 from safetensors.torch import load, save
 from torch import Tensor
 
-from bench.atomic import atomic_write_bytes, atomic_write_json
 from bench.protocols import StageOutput
+from bench.results.atomic import atomic_write_bytes, atomic_write_json
 from bench.track import canonical_json
 from bench.types import Flag, ScoreValue, Severity
 

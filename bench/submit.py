@@ -45,7 +45,7 @@ from bench.sandbox import run_limited as run_limited
 if TYPE_CHECKING:
     from bench.build import Built
     from bench.entries import Entry
-    from bench.records import Record
+    from bench.results.records import Record
     from bench.track import Track
 
 
@@ -72,8 +72,8 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
     from bench.hyperparameters import HyperparameterError
     from bench.manifest import ManifestError, load_manifest
     from bench.plugins import DEFENSES, SCORES
-    from bench.records import record_path
     from bench.registry import RegistryError
+    from bench.results.records import record_path
     from bench.track import load_track
     from bench.types import Unit
 
@@ -95,7 +95,7 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
             where, "name", f"a record for {manifest.name!r} already exists ({existing}); pass --replace to re-submit"
         )
     if existing.exists():
-        from bench.records import read_record
+        from bench.results.records import read_record
 
         if read_record(existing).entry.baseline:
             raise _field_error(where, "name", f"{existing} is a baseline's record and cannot be replaced")
@@ -203,7 +203,7 @@ class SubmitReport:
 
 
 def _write_log(store: Path, track: str, name: str, payload: Mapping[str, Any]) -> Path:
-    from bench.atomic import atomic_write_json
+    from bench.results.atomic import atomic_write_json
 
     path = store / "submissions" / track / f"{name}.json"
     atomic_write_json(path, payload)
@@ -317,10 +317,11 @@ def submit(
     without isolation where none works (the record says so).
     """
     from bench.api import default_results_root, publish, resolve_device
-    from bench.compare import DEFAULT_SORT, ranking, sort_score, track_records
     from bench.entries import load_entries
     from bench.plugins import SCORES
-    from bench.records import RecordError, read_record, record_path, write_record
+    from bench.results.compare import track_records
+    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
+    from bench.results.records import RecordError, read_record, record_path, write_record
     from bench.store import default_store
 
     lim = limits or Limits()

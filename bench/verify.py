@@ -37,10 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.types import Unit
+
 if TYPE_CHECKING:
     from bench.entries import Entry
     from bench.protocols import StageOutput
-    from bench.records import Record
+    from bench.results.records import Record
     from bench.track import Track
 
 
@@ -98,16 +100,14 @@ class VerifyReport:
 
     def summary(self) -> str:
         """A text table and the verdict."""
-        from bench.compare import format_value
-
         rows = [["score", "recorded", "expected on re-run images", "re-run", "tolerance", "basis", ""]]
         for c in self.checks:
             rows.append(
                 [
                     c.title,
-                    f"{format_value(c.recorded, c.unit)} (n={c.recorded_n})",
-                    format_value(c.expected, c.unit),
-                    f"{format_value(c.rerun, c.unit)} (n={c.rerun_n})" if c.rerun is not None else "—",
+                    f"{Unit.of(c.unit).text(c.recorded)} (n={c.recorded_n})",
+                    Unit.of(c.unit).text(c.expected),
+                    f"{Unit.of(c.unit).text(c.rerun)} (n={c.rerun_n})" if c.rerun is not None else "—",
                     f"±{_tol_text(c.tolerance, c.unit)}",
                     c.basis + (f"; {c.note}" if c.note else ""),
                     "ok" if c.ok else "MISMATCH",
@@ -128,7 +128,7 @@ class VerifyReport:
 
 
 def _tol_text(tol: float, unit: str) -> str:
-    return f"{100 * tol:.1f} pp" if unit == "fraction" else f"{tol:.3g}"
+    return Unit.of(unit).difference_text(tol).lstrip("+")
 
 
 # ------------------------------------------------------------------------------------------ tolerance
@@ -346,7 +346,7 @@ def check_score(
     record: Record, name: str, rerun_value: float, rerun_n: int, *, unit: str, title: str, z: float, slack: float
 ) -> ScoreCheck:
     """Check one re-run score against the record (see the module docstring)."""
-    from bench.compare import per_image
+    from bench.results.compare import per_image
 
     s = record.scores[name]
     vector = per_image(record, name)
@@ -431,9 +431,10 @@ def _verify(
     slack: float,
 ) -> VerifyReport:
     from bench.api import default_results_root, resolve_device
-    from bench.compare import find_record, info_for, score_infos
     from bench.plugins import STAGES
     from bench.protocols import Scope
+    from bench.results.compare import find_record
+    from bench.results.scores import info_for, score_infos
     from bench.store import default_store
     from bench.track import load_track
 

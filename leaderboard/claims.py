@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from bench.records import Record
-from bench.registry import Registry
-from bench.scores.transfer import parse_label
+from bench.results import Registry, Unit
+from bench.results.labels import parse_label
+from bench.results.records import Record
 from leaderboard.claim_stats import newcombe_difference, paired_mean_difference
 from leaderboard.evidence import (
     Check,
@@ -133,9 +133,10 @@ def ross_same_examples(ev: Evidence) -> Check:
         k = [round(a * n[t]) for a, t in zip(acc, ROSS_TARGETS, strict=True)]
         d = newcombe_difference(k[0], n[reg], k[1], n[plain])
         up, down = up + d.above_zero, down + d.below_zero
+        pct = [Unit.FRACTION.text(a) for a in acc]
         rows.append(
             Measurement(
-                f"FGSM ε = {eps:g} from {src}: {reg} {100 * acc[0]:.1f}% vs {plain} {100 * acc[1]:.1f}%, difference",
+                f"FGSM ε = {eps:g} from {src}: {reg} {pct[0]} vs {plain} {pct[1]}, difference",
                 d.value,
                 ci_low=d.ci_low,
                 ci_high=d.ci_high,

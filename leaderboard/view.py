@@ -2,10 +2,10 @@
 
 Pure functions of the records and the score metadata (no templates, no files, no clock), so the site is a
 deterministic function of ``leaderboard/results``. Everything is rendered *generically*: columns come from
-score metadata (:class:`~bench.compare.ScoreInfo`), plots from ``details[<stage>]["curves"]``, image grids
+score metadata (:class:`~bench.results.scores.ScoreInfo`), plots from ``details[<stage>]["curves"]``, image grids
 from ``details[<stage>]["gallery"]``, small tables from ``details[<stage>]["table"]`` and the transfer
 row/column/heatmap from ``details["transfer"]`` (the cross-team conventions); no stage or score is named
-here except the default sort order (:data:`bench.compare.DEFAULT_SORT`).
+here except the default sort order (:data:`bench.results.ranking.DEFAULT_SORT`).
 
 Every string that comes from a record stays a plain ``str`` here; the templates escape it (jinja2
 autoescape). URLs become links only when they are http(s) (:func:`safe_url`).
@@ -22,22 +22,18 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.compare import (
-    Ranked,
-    ScoreInfo,
-    compare_records,
-    format_p,
-    info_for,
-    ordered_scores,
-    ranking,
-    sort_score,
-)
-from bench.records import Record, ReferenceRecord
+from bench.results import Unit
+from bench.results.compare import compare_records
+from bench.results.compare_text import format_p
+from bench.results.places import TrackInfo
+from bench.results.ranking import Ranked, ranking, sort_score
+from bench.results.records import Record, ReferenceRecord
+from bench.results.scores import ScoreInfo, info_for, ordered_scores
 
 log = logging.getLogger(__name__)
 
@@ -75,29 +71,6 @@ def safe_url(url: str) -> str:
     return text if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
 
 
-def _fraction(v: float) -> str:
-    return f"{100 * v:.1f}%"
-
-
-FORMATTERS: Mapping[str, Callable[[float], str]] = {
-    "fraction": _fraction,
-    "rmse": lambda v: f"{v:.4f}",
-    "score": lambda v: f"{v:.3f}",
-    "seconds": lambda v: f"{v:.1f} s",
-}
-
-
-def format_score(value: float | None, unit: str) -> str:
-    """A score as shown in the tables (fractions as percent).
-
-    >>> format_score(0.91234, "fraction"), format_score(0.0123456, "rmse"), format_score(None, "score")
-    ('91.2%', '0.0123', '—')
-    """
-    if value is None or not math.isfinite(value):
-        return "—"
-    return FORMATTERS.get(unit, FORMATTERS["score"])(value)
-
-
 def interval_text(record: Record, info: ScoreInfo) -> str:
     """``95% CI low–high, n = N`` (or just ``n = N``) for a score's tooltip."""
     s = record.scores.get(info.name)
@@ -106,7 +79,7 @@ def interval_text(record: Record, info: ScoreInfo) -> str:
     n = f"n = {s.n}"
     if s.ci_low is None or s.ci_high is None:
         return n
-    return f"95% CI {format_score(s.ci_low, info.unit)} – {format_score(s.ci_high, info.unit)}, {n}"
+    return f"95% CI {info.unit.text(s.ci_low)} – {info.unit.text(s.ci_high)}, {n}"
 
 
 def _number(value: Any) -> float | None:
@@ -131,21 +104,7 @@ def sections(record: Record) -> list[tuple[str, Mapping[str, Any]]]:
     return [(k, v) for k, v in sorted(record.details.items()) if isinstance(v, Mapping)]
 
 
-def direction_arrow(info: ScoreInfo) -> str:
-    """``↑`` (higher is better), ``↓`` or ``""`` (unknown)."""
-    return {True: "↑", False: "↓", None: ""}[info.higher_is_better]
-
-
 # ------------------------------------------------------------------------------------------ tracks and tables
-@dataclass(frozen=True)
-class TrackInfo:
-    """What the site shows about a track besides its records (from ``bench/tracks/*.toml`` when installed)."""
-
-    title: str
-    threat: str
-    description: str = ""
-
-
 @dataclass(frozen=True)
 class Column:
     """A score column: its metadata, the header tooltip, and the first sort direction."""
@@ -223,7 +182,7 @@ def make_column(info: ScoreInfo) -> Column:
     """A :class:`Column` with its tooltip (description, direction, unit, category)."""
     direction = {True: "higher is better", False: "lower is better", None: "direction unknown"}[info.higher_is_better]
     tooltip = f"{info.description} ({direction}; unit: {info.unit}; category: {info.category})"
-    return Column(info, tooltip, direction_arrow(info), "ascending" if info.higher_is_better is False else "descending")
+    return Column(info, tooltip, info.arrow, "ascending" if info.higher_is_better is False else "descending")
 
 
 def column_groups(columns: Sequence[Column]) -> tuple[ColumnGroup, ...]:
@@ -268,7 +227,7 @@ def build_table(
         r = p.record
         cells = tuple(
             Cell(
-                format_score(r.score(c.info.name), c.info.unit),
+                c.info.unit.text(r.score(c.info.name)),
                 "" if r.score(c.info.name) is None else repr(float(r.score(c.info.name))),  # type: ignore[arg-type]
                 interval_text(r, c.info),
                 *reference_note(r, c.info),
@@ -313,8 +272,8 @@ def reference_note(record: Record, info: ScoreInfo) -> tuple[str, str]:
     if found is None:
         return "", ""
     ref, gap = found
-    gap_text = "" if gap is None else " · " + format_difference_text(gap, info.unit)
-    return f"ref {format_score(ref.value, info.unit)}{gap_text}", f"published: {ref.source} ({ref.protocol})"
+    gap_text = "" if gap is None else " · " + info.unit.difference_text(gap)
+    return f"ref {info.unit.text(ref.value)}{gap_text}", f"published: {ref.source} ({ref.protocol})"
 
 
 def _index(names: Sequence[str], name: str | None) -> int | None:
@@ -622,11 +581,9 @@ def heatmap(records: Sequence[Record], order: Sequence[str]) -> Heatmap:
             v = matrix.get((s, t))
             tip = f"crafted on {s}, evaluated on {t}"
             cells.append(
-                HeatCell(format_score(v, "fraction"), None, tip)
+                HeatCell(Unit.FRACTION.text(v), None, tip)
                 if v is None
-                else HeatCell(
-                    format_score(v, "fraction"), heat_level(v), f"{tip}: accuracy {format_score(v, 'fraction')}"
-                )
+                else HeatCell(Unit.FRACTION.text(v), heat_level(v), f"{tip}: accuracy {Unit.FRACTION.text(v)}")
             )
         rows.append(tuple(cells))
     return Heatmap(
@@ -671,9 +628,7 @@ def index_matrix(
 
 
 def _lines(values: Mapping[str, float], pages: Mapping[str, str]) -> list[TransferLine]:
-    return [
-        TransferLine(k, pages.get(k, ""), format_score(v, "fraction"), heat_level(v)) for k, v in sorted(values.items())
-    ]
+    return [TransferLine(k, pages.get(k, ""), Unit.FRACTION.text(v), heat_level(v)) for k, v in sorted(values.items())]
 
 
 # ------------------------------------------------------------------------------------------ badge
@@ -707,7 +662,7 @@ def badge(placed: Ranked, total: int, sort_info: ScoreInfo | None, base_url: str
     r = placed.record
     label = f"robex {r.track}"
     value = r.score(sort_info.name) if sort_info else None
-    parts = [f"{sort_info.title} {format_score(value, sort_info.unit)}"] if sort_info and value is not None else []
+    parts = [f"{sort_info.title} {sort_info.unit.text(value)}"] if sort_info and value is not None else []
     if placed.rank is not None:
         parts.append(f"#{placed.rank}/{total}")
         status = "ranked"
@@ -785,34 +740,23 @@ def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[s
     for info in ordered_scores(record.scores, infos):
         value = record.score(info.name)
         claimed = record.entry.claimed.get(info.name)
-        delta = "" if claimed is None or value is None else format_difference_text(value - claimed, info.unit)
+        delta = "" if claimed is None or value is None else info.unit.difference_text(value - claimed)
         found = reference_gap(record, info)
         ref, gap = found if found is not None else (None, None)
         groups.setdefault(info.category, []).append(
             ScoreLine(
                 info,
-                direction_arrow(info),
-                format_score(value, info.unit),
+                info.arrow,
+                info.unit.text(value),
                 interval_text(record, info),
-                format_score(claimed, info.unit) if claimed is not None else "",
+                info.unit.text(claimed) if claimed is not None else "",
                 delta,
                 ref,
-                format_score(ref.value, info.unit) if ref is not None else "",
-                format_difference_text(gap, info.unit) if gap is not None else "",
+                info.unit.text(ref.value) if ref is not None else "",
+                info.unit.difference_text(gap) if gap is not None else "",
             )
         )
     return tuple((k, tuple(v)) for k, v in groups.items())
-
-
-def format_difference_text(value: float, unit: str) -> str:
-    """A signed difference (percentage points for fractions).
-
-    >>> format_difference_text(-0.0123, "fraction"), format_difference_text(0.5, "score")
-    ('-1.2 pp', '+0.500')
-    """
-    if unit == "fraction":
-        return f"{100 * value:+.1f} pp"
-    return "+" + format_score(value, unit) if value >= 0 else format_score(value, unit)
 
 
 def _pairs(mapping: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -973,7 +917,7 @@ def compare_page(
                 res = c.result if c else None
                 if c is None or res is None:
                     diff = c.difference if c else None
-                    text = "—" if diff is None else format_difference_text(diff, col.info.unit)
+                    text = "—" if diff is None else col.info.unit.difference_text(diff)
                     cells.append(
                         DiffCell(text, "not tested" if diff is not None else "", False, "", c.note if c else "")
                     )
@@ -983,7 +927,7 @@ def compare_page(
                 holm = f", Holm {format_p(c.p_adjusted)}" if c.p_adjusted is not None else ""
                 cells.append(
                     DiffCell(
-                        format_difference_text(res.difference, col.info.unit),
+                        col.info.unit.difference_text(res.difference),
                         p_text(res.p_value) + holm,
                         c.significant(alpha),
                         better,

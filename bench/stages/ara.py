@@ -26,36 +26,14 @@ from torch import Tensor
 from bench.checks import Check, make_flag
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
+from bench.results.catalogue import builtin_spec
 from bench.scores.ara import accuracy_curve, ara_exact, ara_histogram
 from bench.stages.sanity import attack_model
 from bench.track import Track
-from bench.types import Category, Flag, ScoreSpec, ScoreValue, Unit
+from bench.types import Flag, ScoreSpec, ScoreValue
 
-ARA_ATTACK = register_score(
-    ScoreSpec(
-        name="ara_attack",
-        title="Attack ARA",
-        higher_is_better=True,
-        unit=Unit.RMSE,
-        category=Category.ARA,
-        order=40,
-        description="Woods et al. (2019) accuracy-robustness area ∫₀^∞ max(0, A(ε) − 1/K) dε, exact from the "
-        "sorted per-image minimal RMSE radii of misclassification (min of the L2,min search and FAB; "
-        "misclassified images at 0).",
-    )
-)
-ARA_BTR = register_score(
-    ScoreSpec(
-        name="ara_btr",
-        title="BTR ARA",
-        higher_is_better=True,
-        unit=Unit.RMSE,
-        category=Category.ARA,
-        order=41,
-        description="Woods et al. (2019) ARA for the better-than-random criterion (true-class probability > 1/K), "
-        "exact from the sorted per-image minimal RMSE radii of the L2,min search.",
-    )
-)
+ARA_ATTACK = register_score(builtin_spec("ara_attack"))
+ARA_BTR = register_score(builtin_spec("ara_btr"))
 
 CRITERIA: tuple[tuple[str, ScoreSpec, str], ...] = (
     ("misclassify", ARA_ATTACK, "attack"),

@@ -15,22 +15,11 @@ from typing import Any
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
+from bench.results.catalogue import builtin_spec
 from bench.scores.accuracy import accuracy_score
 from bench.track import Track
-from bench.types import Category, ScoreSpec, Unit
 
-AA_ACC = register_score(
-    ScoreSpec(
-        name="autoattack_accuracy",
-        title="AutoAttack acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ROBUSTNESS,
-        order=20,
-        description="Accuracy under AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square; Croce & Hein 2020) at "
-        "the track's ε, per-sample worst case over the ensemble, with a Wilson 95% interval.",
-    )
-)
+AA_ACC = register_score(builtin_spec("autoattack_accuracy"))
 
 
 @STAGES.register("autoattack")

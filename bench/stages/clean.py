@@ -22,22 +22,13 @@ from bench.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
 from bench.data import indices_sha256
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
 from bench.scores.holdout import compare_holdout
 from bench.track import Track
-from bench.types import Category, Flag, ScoreSpec, ScoreValue, Unit
+from bench.types import Flag, ScoreValue
 
-CLEAN = register_score(
-    ScoreSpec(
-        name="clean_accuracy",
-        title="Clean acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ACCURACY,
-        order=10,
-        description="Top-1 accuracy on the track's evaluation subset, with a Wilson 95% interval.",
-    )
-)
+CLEAN = register_score(builtin_spec("clean_accuracy"))
 
 
 @torch.no_grad()

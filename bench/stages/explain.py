@@ -38,103 +38,19 @@ from bench.explainers.functional import class_activation_maps, woods_explanation
 from bench.explainers.images import input_row, map_row
 from bench.plugins import EXPLAINERS, STAGES, register_score
 from bench.protocols import Explainer, Stage, StageOutput, evaluation_mode
+from bench.results.catalogue import builtin_spec
 from bench.scores import explanation_robustness as er
 from bench.scores import fidelity
-from bench.types import Category, ScoreSpec, ScoreValue, Unit
+from bench.types import ScoreValue
 
 log = logging.getLogger(__name__)
 
-DELETION = register_score(
-    ScoreSpec(
-        name="deletion_auc",
-        title="Deletion AUC",
-        higher_is_better=False,
-        unit=Unit.SCORE,
-        category=Category.FIDELITY,
-        order=60,
-        description=(
-            "RISE deletion AUC (Petsiuk et al. 2018) of the primary explainer (saliency): softmax probability of "
-            "the predicted class as the most relevant pixels are zeroed, AUC = (Σp − p₀/2 − p_N/2)/N; lower is "
-            "more faithful."
-        ),
-    )
-)
-INSERTION = register_score(
-    ScoreSpec(
-        name="insertion_auc",
-        title="Insertion AUC",
-        higher_is_better=True,
-        unit=Unit.SCORE,
-        category=Category.FIDELITY,
-        order=61,
-        description=(
-            "RISE insertion AUC (Petsiuk et al. 2018) of the primary explainer (saliency): probability of the "
-            "predicted class as the most relevant pixels are copied into an 11×11, σ=5 blurred image; higher is "
-            "more faithful."
-        ),
-    )
-)
-FAITHFULNESS = register_score(
-    ScoreSpec(
-        name="faithfulness_correlation",
-        title="Faithfulness corr.",
-        higher_is_better=True,
-        unit=Unit.SCORE,
-        category=Category.FIDELITY,
-        order=62,
-        description=(
-            "Faithfulness correlation (Bhatt et al. 2020) of the primary explainer: Pearson correlation between the "
-            "attribution mass of random pixel subsets and the logit drop when they are set to the image minimum."
-        ),
-    )
-)
-SENSITIVITY = register_score(
-    ScoreSpec(
-        name="max_sensitivity",
-        title="Max-sensitivity",
-        higher_is_better=False,
-        unit=Unit.SCORE,
-        category=Category.EXPLANATION_ROBUSTNESS,
-        order=70,
-        description=(
-            "Max-sensitivity (Yeh et al. 2019) of the primary explainer, as Captum's sensitivity_max: "
-            "max over uniform ℓ∞ noise samples of ‖φ(x+δ) − φ(x)‖_F / ‖φ(x)‖_F; lower is more stable."
-        ),
-    )
-)
-KENDALL = register_score(
-    ScoreSpec(
-        name="explanation_topk_kendall_tau",
-        title="CAM Kendall τ",
-        higher_is_better=True,
-        unit=Unit.SCORE,
-        category=Category.EXPLANATION_ROBUSTNESS,
-        order=71,
-        description=(
-            "Kendall τ between the true-class CAM before and after Boopathy et al.'s (2020) top-k attack "
-            "(ℓ∞ PGD pushing down the 8 most relevant CAM cells; budget and steps in the record, 0.1 and 20 on "
-            "MNIST), over images whose prediction did not change; higher is more robust."
-        ),
-    )
-)
-DISCREPANCY = register_score(
-    ScoreSpec(
-        name="explanation_discrepancy_ratio",
-        title="CAM discrepancy ÷ margin bound",
-        higher_is_better=True,
-        unit=Unit.SCORE,
-        category=Category.EXPLANATION_ROBUSTNESS,
-        order=72,
-        primary=False,
-        description=(
-            "Boopathy et al.'s (2020) 2-class ℓ1 CAM discrepancy D₂/HW of a successful targeted attack at the track "
-            "ε, divided per image by its lower bound ½(f_y(x) − f_t(x)) (half the clean logit margin), mean over "
-            "successful attacks: unit-free (D₂/HW alone is in logit units and grows with the logits' scale), at "
-            "least 1 for an exact CAM. Attack: their min_pgd_attack with γ = 0 (no term keeps the CAM still). "
-            "Higher means a change of prediction drags the interpretation further than it must."
-        ),
-    )
-)
+DELETION = register_score(builtin_spec("deletion_auc"))
+INSERTION = register_score(builtin_spec("insertion_auc"))
+FAITHFULNESS = register_score(builtin_spec("faithfulness_correlation"))
+SENSITIVITY = register_score(builtin_spec("max_sensitivity"))
+KENDALL = register_score(builtin_spec("explanation_topk_kendall_tau"))
+DISCREPANCY = register_score(builtin_spec("explanation_discrepancy_ratio"))
 
 
 def mean_interval(values: Tensor) -> tuple[float, float, float, int]:

@@ -43,10 +43,11 @@ from bench.explainers.images import input_row, map_row
 from bench.plugins import EXPLAINERS, STAGES, register_score
 from bench.protocols import Explainer, Stage, StageOutput
 from bench.registry import Registry
+from bench.results.catalogue import builtin_spec
 from bench.scores import fidelity
 from bench.scores import manipulation as hm
 from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss
-from bench.types import Category, ScoreSpec, ScoreValue, Unit
+from bench.types import ScoreSpec, ScoreValue
 
 log = logging.getLogger(__name__)
 
@@ -86,63 +87,12 @@ INTERPRETERS.add("saliency", Interpreter("saliency", "saliency", "saliency", _sa
 
 
 # ------------------------------------------------------------------------------------------ scores
-MANIPULATION_FSR = register_score(
-    ScoreSpec(
-        name="manipulation_fsr",
-        title="Grad-CAM fooling rate",
-        higher_is_better=False,
-        unit=Unit.FRACTION,
-        category=Category.MANIPULABILITY,
-        order=80,
-        description=(
-            "Heo et al. (2019) passive location fooling of Grad-CAM: fraction of held-out images whose fooled map "
-            "has location score mean((ĥ − frame)²) in [0, 0.2] (Heo et al.'s FSR with robex's success interval, "
-            "fixed by the track version) after a fixed fine-tuning budget of CE + λ·L_location; lower is harder to "
-            "manipulate."
-        ),
-    )
-)
-MANIPULATION_COST = register_score(
-    ScoreSpec(
-        name="manipulation_accuracy_cost",
-        title="Fooling acc. cost",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.MANIPULABILITY,
-        order=81,
-        primary=False,
-        description=(
-            "Held-out accuracy the Grad-CAM location fooling of manipulation_fsr cost, against the λ = 0 control "
-            "fine-tuned with the same steps and batches (control − fooled): the fine-tuning's own drift is not "
-            "charged to the fooling, so a model that degrades under any fine-tuning scores ≈ 0, not high. Higher "
-            "is better for the defender: the attacker pays in accuracy, so the manipulation shows (Heo et al.'s "
-            "attack is meant to be free). Read it with the fooling rate: a fooling that failed costs nothing "
-            "either, so it is shown on the entry page, not ranked on the index."
-        ),
-    )
-)
+MANIPULATION_FSR = register_score(builtin_spec("manipulation_fsr"))
+MANIPULATION_COST = register_score(builtin_spec("manipulation_accuracy_cost"))
 RUN_SCORES: dict[tuple[str, FoolingLoss], ScoreSpec] = {
-    (interp, loss): register_score(
-        ScoreSpec(
-            name=f"manipulation_fsr_{interp}_{loss.value}",
-            title=f"FSR {INTERPRETERS.get(interp).title} {loss.value}",
-            higher_is_better=False,
-            unit=Unit.FRACTION,
-            category=Category.MANIPULABILITY,
-            order=82 + i,
-            primary=False,
-            description=(
-                f"Heo et al. (2019) {loss.value} fooling of {INTERPRETERS.get(interp).title}: fooling success rate on "
-                f"held-out images, success interval [{FSR_INTERVALS[loss].low:g}, {FSR_INTERVALS[loss].high:g}] "
-                + (
-                    "(our criterion: swapped maps correlate better with the other class's original)."
-                    if loss is FoolingLoss.ACTIVE
-                    else "(Heo et al.'s FSR with robex's success interval, fixed by the track version)."
-                )
-            ),
-        )
-    )
-    for i, (interp, loss) in enumerate((i, lo) for i in ("gradcam", "saliency") for lo in FoolingLoss)
+    (interp, loss): register_score(builtin_spec(f"manipulation_fsr_{interp}_{loss.value}"))
+    for interp in ("gradcam", "saliency")
+    for loss in FoolingLoss
 }
 
 

@@ -7,20 +7,11 @@ from typing import Any
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
-from bench.types import Category, ScoreSpec, ScoreValue, Unit
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
+from bench.types import ScoreValue
 
-PGD_ACC = register_score(
-    ScoreSpec(
-        name="pgd_accuracy",
-        title="PGD acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ROBUSTNESS,
-        order=25,
-        description="Accuracy under ℓ∞/ℓ2 PGD at the track's ε (steps, step size and restarts in the record).",
-    )
-)
+PGD_ACC = register_score(builtin_spec("pgd_accuracy"))
 
 
 @STAGES.register("pgd")

@@ -21,7 +21,7 @@ import torch
 
 from bench.plugins import ATTACKS, STAGES
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
+from bench.results.intervals import wilson_interval
 
 RELATIVE_GRID = (1 / 6, 1 / 3, 2 / 3, 1.0, 7 / 6, 4 / 3)
 

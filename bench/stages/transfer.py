@@ -32,51 +32,19 @@ from torch import Tensor
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Scope, Stage, StageOutput
+from bench.results.catalogue import builtin_spec
+from bench.results.labels import attack_label, parse_label
 from bench.scores.accuracy import accuracy_score
 from bench.scores.ara import budget_area
-from bench.scores.transfer import attack_label, parse_eps, parse_label, summarize_row
+from bench.scores.transfer import parse_eps, summarize_row
 from bench.stages.clean import predict
 from bench.stages.sanity import attack_model
 from bench.track import Track
-from bench.types import Category, ScoreSpec, ScoreValue, ThreatModel, Unit
+from bench.types import ScoreValue, ThreatModel
 
-MEAN = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_mean",
-        title="Transfer acc. (mean)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=30,
-        description="Mean over the track's other entries of the accuracy on PGD examples (track ε) crafted on "
-        "that entry and transferred (Ross & Doshi-Velez 2018).",
-    )
-)
-WORST = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_worst",
-        title="Transfer acc. (worst)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=31,
-        description="Minimum over the track's other entries of the accuracy on PGD examples (track ε) crafted on "
-        "that entry and transferred; the source is named in the record; Wilson 95% interval.",
-    )
-)
-SURROGATE = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_surrogate",
-        title="Transfer acc. (surrogate)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=32,
-        primary=False,
-        description="Accuracy on PGD examples (track ε) crafted on the track's fixed surrogate (its `standard` "
-        "entry), comparable across runs whatever other entries ran; Wilson 95% interval.",
-    )
-)
+MEAN = register_score(builtin_spec("transfer_accuracy_mean"))
+WORST = register_score(builtin_spec("transfer_accuracy_worst"))
+SURROGATE = register_score(builtin_spec("transfer_accuracy_surrogate"))
 
 GRID_ATTACKS: tuple[str, ...] = ("fgsm", "tgsm")
 

@@ -29,12 +29,12 @@ from torch import Tensor, nn
 from bench.api import run_track
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
-from bench.compare import ranking
 from bench.data import indices_sha256, load_track_data
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
 from bench.protocols import Defense, DefenseCard, TrainState
-from bench.records import read_record
+from bench.results.ranking import ranking
+from bench.results.records import read_record
 from bench.store import CorruptCellWarning
 from bench.submit import GIB
 from bench.track import load_track

@@ -30,7 +30,7 @@ from torch import nn
 from bench.api import run_track
 from bench.cli import main
 from bench.isolation import UNISOLATED, evaluation_data_paths, isolation_problem
-from bench.records import read_record, write_record
+from bench.results.records import read_record, write_record
 from tests.submissions import HEAD, World, snapshot, write_entry
 
 STAGE_ARGS = ("--stages", "clean", "pgd", "--baselines", "standard")

@@ -12,7 +12,7 @@ import torch
 from bench.api import load_model, run_track
 from bench.data import load_track_data
 from bench.plugins import ATTACKS
-from bench.records import read_record
+from bench.results.records import read_record
 from bench.stages.pgd_sweep import default_grid
 from bench.track import load_track
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.api import load_model, run_track
-from bench.records import read_record
+from bench.results.records import read_record
 
 STAGES = ["train", "clean", "pgd"]
 

@@ -21,7 +21,7 @@ from bench.api import run_track
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
 from bench.models import build_architecture
-from bench.records import read_record, write_record
+from bench.results.records import read_record, write_record
 from bench.track import load_track
 from tests.submissions import HEAD, World, write_entry
 

@@ -25,7 +25,7 @@ from bench.checks import Check
 from bench.entries import load_entries
 from bench.models import ARCHITECTURES, build_architecture, small_cnn
 from bench.plugins import ATTACKS
-from bench.records import Record
+from bench.results.records import Record
 from bench.runner import CellContext, RunSpec, all_keys, plan_cells
 from bench.stages.transfer import craft_plan, headline_label
 from bench.track import Track

@@ -18,8 +18,8 @@ from bench.entries import Entry
 from bench.manifest import parse_manifest
 from bench.plugins import ATTACKS, FINALIZERS
 from bench.protocols import StageOutput
+from bench.results.intervals import wilson_interval
 from bench.runner import RecordDraft
-from bench.scores.accuracy import wilson_interval
 from bench.track import Track
 from bench.types import Flag, Severity, ThreatModel
 from tests.broken_models import (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.atomic import atomic_write_bytes, atomic_write_json
 from bench.manifest import ManifestError, load_manifest, parse_manifest
-from bench.records import (
+from bench.results.atomic import atomic_write_bytes, atomic_write_json
+from bench.results.records import (
     EntryInfo,
     Provenance,
     Record,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.atomic import atomic_write_json
+from bench.results.atomic import atomic_write_json
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -116,10 +116,21 @@ class Record(BaseModel):
         s = self.scores.get(name)
         return None if s is None else s.value
 
+    def exclusion(self, *, include_quick: bool = False) -> str:
+        """Why this record may not be ranked whatever the score ("" when it may): a quick run (unless
+        ``include_quick``), a failed run, or a ``fail``-severity flag. The one ranking rule of robex; see
+        :func:`bench.results.ranking.unranked_reason`."""
+        if self.quick and not include_quick:
+            return "quick run"
+        if self.status == "failed":
+            return "failed"
+        fails = sorted(f.name for f in self.flags if f.severity == "fail")
+        return "flagged: " + ", ".join(fails) if fails else ""
+
     @property
     def ranked(self) -> bool:
         """Whether the entry may be ranked as clean: full (not quick) run and no ``fail`` flag."""
-        return not self.quick and self.status != "failed" and not any(f.severity == "fail" for f in self.flags)
+        return not self.exclusion()
 
 
 def record_path(root: Path, track: str, entry: str, *, quick: bool = False) -> Path:
