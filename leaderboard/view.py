@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from matplotlib.ticker import MaxNLocator
+
 from bench.results import Unit
 from bench.results.compare import compare_records
 from bench.results.compare_text import format_p
@@ -321,7 +323,8 @@ class Plot:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering ``[lo, hi]`` (steps of 1, 2 or 5 × 10^k).
+    """Round tick values covering ``[lo, hi]`` (steps of 1, 2 or 5 × 10^k, at most ``count`` intervals), from
+    :class:`matplotlib.ticker.MaxNLocator`.
 
     >>> nice_ticks(0.0, 1.0)
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -330,12 +333,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """
     if not hi > lo:
         hi = lo + 1.0
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-12 * mag)
-    start = math.floor(lo / step + 1e-9)
-    stop = math.ceil(hi / step - 1e-9)
-    return [round(i * step, 12) for i in range(start, stop + 1)]
+    ticks = MaxNLocator(nbins=count, steps=[1, 2, 5, 10]).tick_values(lo, hi)
+    return [round(float(v), 12) for v in ticks]
 
 
 def _tick_label(v: float) -> str:

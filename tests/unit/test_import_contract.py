@@ -77,9 +77,7 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 @pytest.mark.parametrize("module", _modules("leaderboard"))
 def test_leaderboard_imports_only_the_results_layer(module: str) -> None:
-    harness = sorted(
-        i for i in direct_imports(module) if _within(i, ("bench",)) and not _within(i, ("bench.results",))
-    )
+    harness = sorted(i for i in direct_imports(module) if _within(i, ("bench",)) and not _within(i, ("bench.results",)))
     assert not harness, f"{module} imports {harness}; the leaderboard may import only bench.results"
 
 
