@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from bench.entries import Entry
 from bench.plugins import STAGES
 from bench.protocols import Defense, Scope, Stage, StageOutput
 from bench.store import CellMeta, CellStore
-from bench.track import canonical_json, load_track
+from bench.track import Track, canonical_json, load_track
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class RunSpec:
     data_root: str | None = None
     stages: tuple[str, ...] | None = None  # None: every registered stage
     threads: int | None = None  # intra-op CPU threads; pinned so every executor sums floats in the same order
+    max_images: int | None = None  # cap every stage's ``n`` setting (``robex verify`` re-runs a cheap subset)
 
     def entry_objects(self) -> dict[str, Entry]:
         """Entries by name."""
@@ -68,6 +69,27 @@ class Cell:
 
 def _hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def with_requirements(stages: Sequence[str]) -> list[str]:
+    """``stages`` and every stage they require, transitively, sorted by name."""
+    out: set[str] = set()
+    todo = list(stages)
+    while todo:
+        s = todo.pop()
+        if s not in out:
+            out.add(s)
+            todo.extend(STAGES.get(s).requires)
+    return sorted(out)
+
+
+def stage_settings(stage: Stage, track: Track, spec: RunSpec) -> dict[str, Any]:
+    """The settings of ``stage`` in this run (they go into its cell keys): the track's, with ``n`` capped at
+    ``spec.max_images``."""
+    settings = stage.settings(track, spec.quick)
+    if spec.max_images is not None and "n" in settings:
+        settings = {**settings, "n": min(int(settings["n"]), spec.max_images)}
+    return settings
 
 
 def stage_list(spec: RunSpec) -> list[type[Stage]]:
@@ -100,7 +122,7 @@ def plan_cells(spec: RunSpec) -> list[Cell]:
     base = {"track": track.id, "seed": track.seed, "subset": track.eval_subset.sha256, "quick": spec.quick}
     for stage_cls in sorted(stages, key=lambda s: (levels[s.name], s.order, s.name)):
         stage = stage_cls()
-        settings = stage.settings(track, spec.quick)
+        settings = stage_settings(stage, track, spec)
         for s in stage.requires:
             if s not in levels:
                 raise ValueError(f"stage {stage.name!r} requires stage {s!r}, which is not part of the run")

@@ -27,7 +27,6 @@ Tolerance of a score with record value p (on N images) and re-run value v (on th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 import shutil
@@ -231,26 +230,6 @@ def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None, ar
     )
 
 
-def _hash(obj: Any) -> str:
-    from bench.track import canonical_json
-
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
-
-
-def _closure(stages: Sequence[str]) -> list[str]:
-    from bench.plugins import STAGES
-
-    out: set[str] = set()
-    todo = list(stages)
-    while todo:
-        s = todo.pop()
-        if s in out:
-            continue
-        out.add(s)
-        todo.extend(STAGES.get(s).requires)
-    return sorted(out)
-
-
 def _rerun_outputs(
     record: Record,
     entry: Entry,
@@ -265,9 +244,10 @@ def _rerun_outputs(
     """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
     from bench.plugins import STAGES
     from bench.protocols import Scope
-    from bench.runner import Cell, RunSpec, execute_cell, plan_cells
+    from bench.runner import RunSpec, execute_cell, plan_cells, with_requirements
     from bench.store import CellMeta, CellStore
 
+    # The runner plans the re-run: the track's settings with every stage's ``n`` capped, keyed as any run.
     spec = RunSpec(
         track=record.track,
         entries=(entry.to_payload(),),
@@ -275,7 +255,8 @@ def _rerun_outputs(
         quick=record.quick,
         device=device,
         data_root=data_root,
-        stages=tuple(_closure(["train", *stages])),
+        stages=tuple(with_requirements(["train", *stages])),
+        max_images=n,
     )
     cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
     train = cells["train"]
@@ -305,24 +286,17 @@ def _rerun_outputs(
         fresh = CellStore(tmp)
         fresh.put(train.key, trained, CellMeta("train", entry.name, None, 0.0, device))
         vspec = RunSpec(**{**spec.__dict__, "store": tmp})
-        keys: dict[tuple[str, str], str] = {("train", entry.name): train.key}
+        keys = {(c.stage, entry.name): c.key for c in cells.values()}
         outputs: dict[str, StageOutput] = {}
         ordered = sorted((cells[s] for s in spec.stages or () if s != "train"), key=lambda c: (c.level, c.stage))
         for cell in ordered:
             if STAGES.get(cell.stage).scope is not Scope.ENTRY:
                 continue
-            settings = dict(cell.settings)
-            if "n" in settings:
-                settings["n"] = min(int(settings["n"]), n)
-            deps = tuple(keys[(d, entry.name)] for d in STAGES.get(cell.stage).requires)
-            key = _hash({"verify": cell.key, "settings": settings, "deps": deps})
-            keys[(cell.stage, entry.name)] = key
-            vcell = Cell(cell.stage, cell.entry, None, key, deps, settings, cell.level)
-            result = execute_cell(vspec, vcell, keys)
+            result = execute_cell(vspec, cell, keys)
             if not result.ok:
                 report.errors.append(f"stage {cell.stage} failed on re-run: {result.error}")
                 continue
-            outputs[cell.stage] = fresh.get(key, with_tensors=False)
+            outputs[cell.stage] = fresh.get(cell.key, with_tensors=False)
     return outputs
 
 
