@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.results.atomic import atomic_write_json
+from bench.results.details import check_details
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -105,6 +106,13 @@ class Record(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     flags: list[FlagRecord] = Field(default_factory=list)
     provenance: Provenance
+
+    @field_validator("details")
+    @classmethod
+    def _typed_details(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """Check every section against its shape (:mod:`bench.results.details`); the data is kept as read."""
+        check_details(details)
+        return details
 
     @property
     def name(self) -> str:
