@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, final
 import torch
 from torch import Tensor, nn
 
+from bench.stage_settings import StageSettings, settings_dict
 from bench.types import Flag, Norm, ScoreValue, ThreatModel
 
 if TYPE_CHECKING:
@@ -375,10 +376,13 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ("train",)
     needs_gpu: ClassVar[bool] = True
     order: ClassVar[int] = 50
+    Settings: ClassVar[type[StageSettings]] = StageSettings  # what the cells read; see bench.stage_settings
 
     def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """Settings from the track's ``[stages.<name>]`` table (with ``[quick.stages.<name>]`` in quick mode)."""
-        return track.stage_settings(self.name, quick=quick)
+        """The resolved :attr:`Settings` from the track's ``[stages.<name>]`` table (with ``[quick.stages.<name>]``
+        in quick mode): every default filled in, so all of it is part of the cell key."""
+        raw = track.stage_settings(self.name, quick=quick)
+        return settings_dict(self.Settings, raw, track, quick, self.name)
 
     @abstractmethod
     def run(self, ctx: Any) -> StageOutput:

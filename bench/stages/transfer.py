@@ -25,6 +25,7 @@ surrogates, mean over other sources), labelled as such: they are not Woods' ARA.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,7 @@ from bench.results.labels import attack_label, parse_label
 from bench.scores.accuracy import accuracy_score
 from bench.scores.ara import budget_area
 from bench.scores.transfer import parse_eps, summarize_row
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.clean import predict
 from bench.stages.sanity import attack_model
 from bench.track import Track
@@ -55,19 +57,19 @@ def craft_plan(track: Track, settings: Mapping[str, Any]) -> list[tuple[str, str
     iterate; see the module docstring for PGD's restart policy)."""
     base = track.threat
     plan: list[tuple[str, str, ThreatModel, dict[str, Any]]] = []
-    for attack in settings.get("grid_attacks", GRID_ATTACKS):
+    for attack in settings["grid_attacks"]:
         for value in settings["eps_grid"]:
             eps = parse_eps(value)
             threat = ThreatModel(base.norm, eps, f"{base.norm.value}:{value}", base.lower, base.upper)
             kwargs: dict[str, Any] = (
-                {"steps": int(settings.get("tgsm_steps", 1)), "early_stop": False} if attack == "tgsm" else {}
+                {"steps": int(settings["tgsm_steps"]), "early_stop": False} if attack == "tgsm" else {}
             )
             plan.append((attack_label(attack, eps), attack, threat, kwargs))
     pgd_kwargs: dict[str, Any] = {
         "steps": int(settings["pgd_steps"]),
         "step_size": float(settings["pgd_step_size"]),
         "random_start": True,
-        "restarts": int(settings.get("pgd_restarts", 1)),
+        "restarts": int(settings["pgd_restarts"]),
         "early_stop": False,  # the full-budget final iterate, never the first iterate past the source's boundary
     }
     plan.append((headline_label(track), "pgd", base, pgd_kwargs))
@@ -79,6 +81,27 @@ def headline_label(track: Track) -> str:
     return attack_label("pgd", track.threat.eps)
 
 
+@settings_dataclass(frozen=True)
+class CraftSettings(StageSettings):
+    """``[stages.craft]``: budgets as numbers or exact fractions (``"8/255"``)."""
+
+    n: int = 256
+    eps_grid: list[float | str] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    grid_attacks: list[str] = dataclasses.field(default_factory=lambda: list(GRID_ATTACKS))
+    tgsm_steps: int = 1
+    pgd_steps: int = 40
+    pgd_step_size: float = 0.01
+    pgd_restarts: int = 1
+    eot_draws: int = 8
+
+
+@settings_dataclass(frozen=True)
+class TransferSettings(StageSettings):
+    """``[stages.transfer]``: the fixed surrogate sources of the comparable ``transfer_accuracy_surrogate``."""
+
+    surrogates: list[str] = dataclasses.field(default_factory=lambda: ["standard"])
+
+
 @STAGES.register("craft")
 class CraftStage(Stage):
     """Adversarial examples crafted on the entry's model, kept as uint8 tensors in the cell store."""
@@ -86,19 +109,7 @@ class CraftStage(Stage):
     order = 40
     version = "2"  # v2: every image, PGD's full-budget final iterate (v1: correct-only, early stop)
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.craft]`` with defaults filled in."""
-        defaults: dict[str, Any] = {
-            "n": 256,
-            "eps_grid": [0.1, 0.2, 0.3, 0.4, 0.5],
-            "grid_attacks": list(GRID_ATTACKS),
-            "tgsm_steps": 1,
-            "pgd_steps": 40,
-            "pgd_step_size": 0.01,
-            "pgd_restarts": 1,
-            "eot_draws": 8,
-        }
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = CraftSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Craft every set of :func:`craft_plan` on the entry's model."""
@@ -128,10 +139,7 @@ class TransferStage(Stage):
     order = 45
     version = "2"  # v2: cells read the v2 craft sets (every image, full-budget PGD)
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.transfer]`` with defaults filled in."""
-        defaults: dict[str, Any] = {"surrogates": ["standard"]}
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = TransferSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of ``ctx.entry`` on the sets crafted on ``ctx.source``."""

@@ -24,10 +24,10 @@ def boopathy(
     targeted attack failed or the clean margin is not positive)."""
     with torch.no_grad():
         pred = class_activation_maps(model, x).mean((2, 3)).argmax(1)
-    k = int(s.get("topk_k", 8))
-    steps = int(s.get("topk_steps", 20))
-    step_size = float(s.get("topk_step_size", 2.5 * eps / steps))
-    topk_eps = float(s.get("topk_eps", eps))
+    k = int(s["topk_k"])
+    steps = int(s["topk_steps"])
+    step_size = float(s["topk_step_size"])
+    topk_eps = float(s["topk_eps"])
     x_adv = er.topk_cam_attack(model, x, y, eps=topk_eps, steps=steps, step_size=step_size, k=k, generator=generator)
     with torch.no_grad():
         cams0, cams1 = class_activation_maps(model, x), class_activation_maps(model, x_adv)
@@ -45,9 +45,9 @@ def boopathy(
         y,
         t,
         eps=eps,
-        steps=int(s.get("discrepancy_steps", 20)),
-        kappa=float(s.get("discrepancy_kappa", 0.1)),
-        gamma=float(s.get("discrepancy_gamma", 0.0)),
+        steps=int(s["discrepancy_steps"]),
+        kappa=float(s["discrepancy_kappa"]),
+        gamma=float(s["discrepancy_gamma"]),
     )
     ok = outcome.success
     violations = int((outcome.discrepancy[ok] < outcome.bound[ok] - 1e-5).sum())
@@ -65,9 +65,9 @@ def boopathy(
         },
         "targeted": {
             "eps": eps,
-            "steps": int(s.get("discrepancy_steps", 20)),
-            "kappa": float(s.get("discrepancy_kappa", 0.1)),
-            "gamma": float(s.get("discrepancy_gamma", 0.0)),
+            "steps": int(s["discrepancy_steps"]),
+            "kappa": float(s["discrepancy_kappa"]),
+            "gamma": float(s["discrepancy_gamma"]),
             "images": len(y),
             "success_rate": round(float(ok.float().mean()), 6),
             "discrepancy_mean": json_float(float(outcome.discrepancy[ok].mean())) if ok.any() else None,
@@ -75,7 +75,7 @@ def boopathy(
             "ratio_mean": json_float(mean_interval(ratio)[0]),
             "ratio_images": int(torch.isfinite(ratio).sum()),
             "attack": "min_pgd_attack (γ = 0: minimum-margin targeted attack, no interpretability-sneaking term)"
-            if not float(s.get("discrepancy_gamma", 0.0))
+            if not float(s["discrepancy_gamma"])
             else "interpretability sneaking attack (γ > 0)",
             "bound_violations": violations,
         },

@@ -34,11 +34,7 @@ def gallery(
     with torch.no_grad():
         logits = model(x)
     runner_up = logits.scatter(1, pred.view(-1, 1), -math.inf).argmax(1)
-    rho, overshoot, steps = (
-        float(woods.get("rho", 0.1)),
-        float(woods.get("overshoot", 5.0)),
-        int(woods.get("steps", 35)),
-    )
+    rho, overshoot, steps = float(woods["rho"]), float(woods["overshoot"]), int(woods["steps"])
     for caption, target in (("toward the predicted class", pred), ("toward the runner-up class", runner_up)):
         with evaluation_mode(model):
             adv = woods_explanation(model, x, target, rho=rho, overshoot=overshoot, steps=steps)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -12,6 +14,7 @@ from bench.plugins import EXPLAINERS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.scores.manipulation import FoolingLoss
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.manipulate.evaluation import Manipulation
 from bench.stages.manipulate.fine_tuning import fine_tune, parse_runs
 from bench.stages.manipulate.objectives import (
@@ -25,6 +28,7 @@ from bench.stages.manipulate.objectives import (
     Objective,
     composites,
 )
+from bench.track import Track
 from bench.types import ScoreSpec, ScoreValue
 
 MANIPULATION_FSR = register_score(builtin_spec("manipulation_fsr"))
@@ -40,6 +44,36 @@ RUN_SCORES: dict[tuple[str, FoolingLoss], ScoreSpec] = {
 }
 
 
+@settings_dataclass(frozen=True)
+class ManipulateSettings(StageSettings):
+    """``[stages.manipulate]``: ``runs`` as ``"<interpreter>:<loss>"``, ``lambda`` (λ) per loss; ``explainers``
+    (the transfer check) default to the track's."""
+
+    ALIASES: ClassVar[Mapping[str, str]] = {"lambda": "lambdas"}
+
+    n: int | None = None
+    explainers: list[str] | None = None
+    runs: list[str] = dataclasses.field(default_factory=list)
+    lambdas: dict[str, float] = dataclasses.field(default_factory=dict)
+    steps: int = 100
+    batch_size: int = 32
+    lr: float = 5e-4
+    active_classes: list[int] = dataclasses.field(default_factory=lambda: [0, 1])
+    active_n: int = 100
+    active_pool: int = 512
+    transfer_n: int = 64
+    fidelity_n: int = 100
+    options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    transfer_drop: float = 0.1
+    gallery: int = 6
+
+    def resolve(self, track: Track, quick: bool) -> ManipulateSettings:
+        """The track's explainers unless given."""
+        if self.explainers is not None:
+            return self
+        return dataclasses.replace(self, explainers=list(track.explainers))
+
+
 @STAGES.register("manipulate")
 class ManipulateStage(Stage):
     """Heo et al.'s adversarial model manipulation against the entry (see the module docstring)."""
@@ -47,32 +81,28 @@ class ManipulateStage(Stage):
     order = 70
     version = "2"  # 2: accuracy cost against the control; per-image deletion AUC of original, control, fooled
 
-    def settings(self, track: Any, quick: bool) -> dict[str, Any]:
-        """The track's ``[stages.manipulate]`` table plus the explainers used for the transfer check."""
-        s = super().settings(track, quick)
-        s.setdefault("explainers", list(track.explainers))
-        return s
+    Settings = ManipulateSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Fine-tune copies of the entry's model to fool its explanations; measure FSR, cost and transfer."""
         s = ctx.settings
-        runs = parse_runs(list(s.get("runs", [])), s.get("lambda", {}))
+        runs = parse_runs(list(s["runs"]), s["lambdas"])
         if not runs:
             raise ValueError("[stages.manipulate] runs is empty")
-        steps, batch_size, lr = int(s.get("steps", 100)), int(s.get("batch_size", 32)), float(s.get("lr", 5e-4))
+        steps, batch_size, lr = int(s["steps"]), int(s["batch_size"]), float(s["lr"])
         original = ctx.model().eval()
         for p in original.parameters():
             p.requires_grad_(False)
         x, y = ctx.eval_batch()
         train_x, train_y = ctx.data.train_x, ctx.data.train_y
-        c1, c2 = (int(c) for c in s.get("active_classes", [0, 1]))
+        c1, c2 = (int(c) for c in s["active_classes"])
         ex_x, ex_y = ctx.data.eval_x, ctx.data.eval_y
         left, right = ex_x[ex_y == c1], ex_x[ex_y == c2]
-        pairs = min(len(left), len(right), int(s.get("active_n", 100)))
+        pairs = min(len(left), len(right), int(s["active_n"]))
         comp = composites(left[:pairs], right[:pairs]).to(ctx.device) if pairs else None
         objectives: dict[FoolingLoss, Objective] = {**PASSIVE, FoolingLoss.ACTIVE: Active(FoolingLoss.ACTIVE, (c1, c2))}
         a, b = train_x[train_y == c1], train_x[train_y == c2]
-        npool = min(int(s.get("active_pool", 512)), len(a), len(b))
+        npool = min(int(s["active_pool"]), len(a), len(b))
         gen = ctx.generator("pool")
         pool = (
             composites(
@@ -90,19 +120,19 @@ class ManipulateStage(Stage):
                 generator=ctx.generator(key),
             )  # fmt: skip
 
-        nt, nf = int(s.get("transfer_n", 64)), int(s.get("fidelity_n", 100))
+        nt, nf = int(s["transfer_n"]), int(s["fidelity_n"])
         m = Manipulation(
             original=original,
             control=tune(None, None, 0.0, "control"),
             heldout=Heldout(x, y, comp),
-            explainers={n: EXPLAINERS.create(n, **dict(s.get("options", {}).get(n, {}))) for n in s["explainers"]},
+            explainers={n: EXPLAINERS.create(n, **dict(s["options"].get(n, {}))) for n in s["explainers"]},
             transfer_x=x[:nt],
             transfer_y=y[:nt],
             fidelity_x=x[:nf],
             seed=int(torch.randint(0, 2**62, (1,), generator=ctx.generator("transfer"))),
-            transfer_drop=float(s.get("transfer_drop", 0.1)),
+            transfer_drop=float(s["transfer_drop"]),
             class_names=ctx.track.class_names,
-            gallery_n=int(s.get("gallery", 6)),
+            gallery_n=int(s["gallery"]),
         )
         ctx.progress(1, len(runs) + 1)
         labels = [f"#{i} {ctx.track.class_names[int(c)]}" for i, c in enumerate(y[: m.gallery_n])]
