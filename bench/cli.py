@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench import cli_options as options
 from bench.commands import COMMANDS
 from bench.registry import Registry, RegistryError
 
@@ -129,26 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate a track's entries, write records, render the site")
-    p.add_argument("--track", default="mnist5k", help="track name (default: mnist5k, embedded, no download)")
-    p.add_argument("--entries", nargs="*", metavar="NAME", help="only these baseline entries")
-    p.add_argument("--entry-dir", action="append", metavar="PATH", help="also run a submitted entry folder")
-    p.add_argument("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
-    p.add_argument("--site", default=None, help="site folder (default: leaderboard/site)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
-    p.add_argument("--quick", action="store_true", help="smoke mode: tiny budgets; records are marked quick")
-    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (train is always run)")
-    p.add_argument("--executor", default="local", help="local (default) | ray")
-    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    p.add_argument(
-        "--workers", type=int, default=None, help="worker processes of the local executor (default: one per CPU, max 4)"
-    )
-    p.add_argument("--no-site", action="store_true", help="do not render the leaderboard")
+    options.add(p, "track", "entries", "entry_dir", "store", "results", "site", "device", "data_root", "quick")
+    options.add(p, "stages", "executor", "address", "workers", "no_site")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    options.add(p, "results")
     p.add_argument("--out", default=None, help="site folder (default: leaderboard/site)")
     p.set_defaults(func=_cmd_leaderboard)
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import cli_options as options
 from bench.registry import Registry
 
 Command = Callable[[argparse.Namespace], int]
@@ -31,16 +32,14 @@ def _err(text: str) -> None:
     sys.stderr.write(f"robex: error: {text}\n")
 
 
+# --track of a command that finds an entry's record: needed only when the entry has records on several tracks
+ONE_OF_SEVERAL_TRACKS = {"default": None, "help": "track (needed when the entry has records on several)"}
+
+
 # ------------------------------------------------------------------------------------------ submit
 def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="entry folder (with entry.toml) or the manifest itself")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
-    p.add_argument("--site", default=None, help="site folder (default: leaderboard/site)")
-    p.add_argument("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
-    p.add_argument("--quick", action="store_true", help="smoke mode: tiny budgets; the record is marked quick")
-    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (default: the whole protocol)")
+    options.add(p, "results", "site", "store", "device", "data_root", "quick", "stages")
     p.add_argument(
         "--baselines",
         nargs="*",
@@ -51,7 +50,7 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the evaluation, seconds")
     p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit of the evaluation process (0: none)")
     p.add_argument("--replace", action="store_true", help="replace this entry's earlier record")
-    p.add_argument("--no-site", action="store_true", help="do not re-render the leaderboard")
+    options.add(p, "no_site")
     p.add_argument("--progress", action="store_true", help="echo the evaluation's output while it runs")
     p.add_argument(
         "--allow-unisolated",
@@ -96,15 +95,11 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ verify
 def _configure_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="entry name")
-    p.add_argument("--track", default=None, help="track (needed when the entry has records on several)")
+    options.add(p, "track", track=ONE_OF_SEVERAL_TRACKS)
     p.add_argument("--n", type=int, default=200, help="evaluation images to re-run (default 200)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
-    p.add_argument("--store", default=None, help="cell cache folder holding the entry's weights")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--data-root", default=None, help="dataset root ($ROBEX_DATA)")
-    p.add_argument("--entry-dir", default=None, help="the entry's folder (submissions; baselines are found)")
-    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only re-run these stages")
-    p.add_argument("--quick", action="store_true", help="verify the quick-mode record")
+    options.add(p, "results", "store", "device", "data_root")
+    options.add(p, "entry_dir", entry_dir={"action": "store", "help": "the entry's folder (baselines are found)"})
+    options.add(p, "stages", "quick", stages={"help": "only re-run these stages"}, quick={"help": "the quick record"})
     p.add_argument("--z", type=float, default=3.29, help="z of the sampling tolerance (3.29: two-sided 99.9%%)")
     p.add_argument("--slack", type=float, default=0.02, help="non-determinism allowance (absolute for fractions)")
     p.add_argument("--artifact", default=None, help="the artifact folder (default: <store>/artifacts/<sha256>)")
@@ -146,9 +141,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="entry name")
     p.add_argument("--against", nargs="+", metavar="NAME", help="entries to compare with (default: the baselines)")
-    p.add_argument("--track", default=None, help="track (needed when the entry has records on several)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
-    p.add_argument("--quick", action="store_true", help="compare quick-mode records")
+    options.add(p, "track", track=ONE_OF_SEVERAL_TRACKS)
+    options.add(p, "results", "quick", quick={"help": "compare quick-mode records"})
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")

@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 from bench.admission import EvaluationFailedError as EvaluationFailedError
 from bench.admission import SubmissionError as SubmissionError
 from bench.admission import validate_entry as validate_entry
+from bench.cli_options import to_argv
 from bench.entries import NO_ENTRY_CODE_ENV
 from bench.sandbox import GIB as GIB
 from bench.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
@@ -224,26 +225,19 @@ def submit(
     built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
     scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
     with tempfile.TemporaryDirectory(prefix="robex-submit-") as staging:
-        argv = [
+        argv = to_argv(
             "run",
-            "--track",
-            track.name,
-            "--entry-dir",
-            str(scored_folder),
-            "--entries",
-            *chosen,
-            entry.name,
-            "--store",
-            str(store_root),
-            "--results",
-            staging,
-            "--no-site",
-            "--device",
-            dev,
-        ]
-        argv += ["--quick"] if quick else []
-        argv += ["--stages", *stages] if stages else []
-        argv += ["--data-root", data_root] if data_root else []
+            track=track.name,
+            entry_dir=[str(scored_folder)],
+            entries=[*chosen, entry.name],
+            store=str(store_root),
+            results=staging,
+            no_site=True,
+            device=dev,
+            quick=quick,
+            stages=stages or None,
+            data_root=data_root,
+        )
         env = {**os.environ, SANDBOX_ENV: "1", "PYTHONUNBUFFERED": "1", NO_ENTRY_CODE_ENV: "1"}
         result = run_limited(argv, lim, echo=echo, device=dev, env=env)
         log = {
