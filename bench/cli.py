@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import cli_options as options
-from bench.commands import COMMANDS
+from bench.frontends import cli_options as options
+from bench.frontends.commands import COMMANDS
 from bench.registry import Registry, RegistryError
 
 
@@ -72,7 +72,7 @@ def _summary_table(records: Sequence[object]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.api import publish, run_track
+    from bench.frontends.api import publish, run_track
 
     report = run_track(
         args.track,
@@ -104,14 +104,14 @@ def _workers(args: argparse.Namespace) -> int:
     """``--workers``, or by default one worker process per usable CPU (at most 4) on the CPU and one on a GPU."""
     if args.workers is not None:
         return int(args.workers)
-    from bench.api import resolve_device
-    from bench.parallel import usable_cpus
+    from bench.frontends.api import resolve_device
+    from bench.running.parallel import usable_cpus
 
     return 1 if resolve_device(args.device).startswith("cuda") else min(4, usable_cpus())
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.publish import publish  # torch-free: rendering the site imports no stage
+    from bench.frontends.publish import publish  # torch-free: rendering the site imports no stage
 
     index = publish(args.results, args.out)
     print(f"Leaderboard: {index.resolve()}")

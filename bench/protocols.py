@@ -6,7 +6,7 @@ the benchmark's integrity depends on (eval mode, projection, no mutation, no lef
 - :class:`Defense` — a training objective ``loss(model, x, y, state)`` run by bench's training engine,
   optionally a ``fit`` override (multi-phase recipes) and a ``wrap`` for inference-time defenses.
 - :class:`Explainer` — ``explain`` returns an attribution map; ``attribute`` (final) guards it.
-- :class:`Stage` — one kind of runner cell (train, clean, autoattack, ara, ...), see ``bench.runner``.
+- :class:`Stage` — one kind of runner cell (train, clean, autoattack, ara, ...), see ``bench.running.runner``.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ class Defense(ABC):
 
     def fit(self, model: nn.Module, fit: Any) -> nn.Module:
         """Train ``model``; the default runs the engine once with :meth:`loss`. ``fit`` is a
-        :class:`bench.training.FitContext`; multi-phase recipes (distillation) call ``fit.run`` twice."""
+        :class:`bench.running.training.FitContext`; multi-phase recipes (distillation) call ``fit.run`` twice."""
         return fit.run(model, self.loss)
 
     def wrap(self, model: nn.Module) -> nn.Module:
@@ -362,7 +362,7 @@ class StageOutput:
 
 
 class Stage(ABC):
-    """One kind of runner cell. See :mod:`bench.runner` for how cells are keyed, cached and run.
+    """One kind of runner cell. See :mod:`bench.running.runner` for how cells are keyed, cached and run.
 
     ``settings(track, quick)`` returns the JSON-able settings the cell's output depends on (they go into
     the cell key); ``run(ctx)`` computes the output. ``requires`` names ENTRY stages whose outputs the
@@ -386,7 +386,7 @@ class Stage(ABC):
 
     @abstractmethod
     def run(self, ctx: Any) -> StageOutput:
-        """Compute the cell; ``ctx`` is a :class:`bench.runner.CellContext`."""
+        """Compute the cell; ``ctx`` is a :class:`bench.running.runner.CellContext`."""
 
     def summarize(self, entry: str, outputs: Mapping[tuple[str, str], StageOutput]) -> StageOutput:
         """PAIR stages: the record section of ``entry`` from all (source, target) outputs of the track."""

@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
-from bench.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
 from bench.data import indices_sha256
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.results.intervals import wilson_interval
+from bench.running.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
 from bench.scores.holdout import compare_holdout
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.track import Track

@@ -23,7 +23,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.checks import (
+from bench.plugins import FINALIZERS, STAGES, register_score
+from bench.protocols import StageOutput
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
+from bench.running.checks import (
     SEVERITY,
     Check,
     blackbox_beats_whitebox,
@@ -31,11 +35,7 @@ from bench.checks import (
     make_flag,
     transfer_beats_whitebox,
 )
-from bench.plugins import FINALIZERS, STAGES, register_score
-from bench.protocols import StageOutput
-from bench.results.catalogue import builtin_spec
-from bench.results.intervals import wilson_interval
-from bench.runner import RecordDraft
+from bench.running.runner import RecordDraft
 from bench.scores.accuracy import worst_case
 from bench.types import Flag, ScoreValue, Severity
 

@@ -1,4 +1,4 @@
-"""The ``sanity`` stage: model checks and attack-consistency checks on each entry (see :mod:`bench.checks`).
+"""The ``sanity`` stage: model checks and attack-consistency checks on each entry (see :mod:`bench.running.checks`).
 
 Runs on the first ``n`` evaluation images: non-finite outputs, softmax outputs, zero input gradients,
 randomness (``draws`` forward passes), a dynamic forward pass, BatchNorm statistics changed during
@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.checks import (
+from bench.plugins import ATTACKS, STAGES
+from bench.protocols import Stage, StageOutput
+from bench.running.checks import (
     MODEL_CHECKS,
     Check,
     check_randomized,
@@ -26,8 +28,6 @@ from bench.checks import (
     large_eps_accuracy,
     more_steps_raise_accuracy,
 )
-from bench.plugins import ATTACKS, STAGES
-from bench.protocols import Stage, StageOutput
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.types import Flag, ThreatModel
 

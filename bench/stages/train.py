@@ -9,9 +9,9 @@ from typing import Any
 from bench.checkpoint import sha256_bytes, state_dict_bytes
 from bench.plugins import STAGES
 from bench.protocols import Stage, StageOutput
+from bench.running.training import FitContext, seeded
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.track import Track
-from bench.training import FitContext, seeded
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKED = ("torch", "torchvision", "timm", "captum", "autoattack", "bench.stages", "bench.scores", "bench.runner")
+BLOCKED = (
+    "torch",
+    "torchvision",
+    "timm",
+    "captum",
+    "autoattack",
+    "bench.stages",
+    "bench.scores",
+    "bench.running",
+)
 
 BLOCKER = textwrap.dedent(
     f"""

@@ -1,4 +1,4 @@
-"""Options are declared once (bench.cli_options) and turned back into argv from the same declarations."""
+"""Options are declared once (bench.frontends.cli_options) and turned back into argv from the same declarations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from bench.cli import build_parser
-from bench.cli_options import OPTIONS, to_argv
+from bench.frontends.cli_options import OPTIONS, to_argv
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:

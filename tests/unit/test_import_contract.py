@@ -16,7 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = ("bench", "leaderboard", "defenses", "attacks")
 HEAVY = ("torch", "torchvision", "timm", "captum", "autoattack", "torchattacks", "quantus", "ray")
-COMPUTING = ("bench.stages", "bench.scores", "bench.runner", "bench.training", "bench.models", "bench.data")
+COMPUTING = (
+    "bench.stages",
+    "bench.scores",
+    "bench.running",
+    "bench.models",
+    "bench.data",
+)
 
 
 def _module_file(module: str) -> Path | None:
@@ -81,7 +87,7 @@ def test_leaderboard_imports_only_the_results_layer(module: str) -> None:
     assert not harness, f"{module} imports {harness}; the leaderboard may import only bench.results"
 
 
-@pytest.mark.parametrize("module", [*_modules("bench/results"), *_modules("leaderboard"), "bench.publish"])
+@pytest.mark.parametrize("module", [*_modules("bench/results"), *_modules("leaderboard"), "bench.frontends.publish"])
 def test_nothing_reachable_from_the_results_layer_computes(module: str) -> None:
     reached = closure(module)
     external = {i for m in reached for i in direct_imports(m)}
@@ -93,6 +99,6 @@ def test_nothing_reachable_from_the_results_layer_computes(module: str) -> None:
 
 def test_the_contract_sees_a_violation() -> None:
     """The checker is not vacuous: the runner reaches torch and the stages."""
-    reached = closure("bench.api")
+    reached = closure("bench.frontends.api")
     assert any(_within(i, ("torch",)) for m in reached for i in direct_imports(m))
-    assert any(_within(m, ("bench.runner",)) for m in reached)
+    assert any(_within(m, ("bench.running.runner",)) for m in reached)

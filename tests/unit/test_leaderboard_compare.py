@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
+from bench.frontends.verify import tolerance
 from bench.results.compare import compare_records, per_image
 from bench.results.compare_text import dumps, format_text
 from bench.results.paired import (
@@ -26,7 +27,6 @@ from bench.results.paired import (
 )
 from bench.results.records import ScoreRecord
 from bench.results.scores import score_infos
-from bench.verify import tolerance
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record
 
 INFOS = score_infos(SYNTHETIC_SPECS)

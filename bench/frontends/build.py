@@ -2,7 +2,7 @@
 
 Parent side (:func:`build_artifact`): writes the track's **training split** (never the evaluation images)
 and a copy of the entry folder into a fresh scratch folder, runs the build child there under the
-submission's time and memory limits and the chosen isolation (:mod:`bench.isolation`), then checks what
+submission's time and memory limits and the chosen isolation (:mod:`bench.frontends.isolation`), then checks what
 came back without running it (safetensors header, sha256, the graph's JSON and operator list) and installs
 it as an artifact entry — a checkpoint manifest plus its files — under ``<store>/artifacts/<sha256>/``.
 
@@ -37,9 +37,9 @@ from torch import Tensor, nn
 from bench.artifact import ArtifactError, artifact_sha256, check_graph, export_graph
 from bench.checkpoint import check_safetensors_header, sha256_bytes
 from bench.entries import Entry
-from bench.isolation import Isolation
+from bench.frontends.isolation import Isolation
+from bench.frontends.sandbox import Limits, SandboxResult, run_limited
 from bench.results.atomic import atomic_write_bytes, atomic_write_json
-from bench.sandbox import Limits, SandboxResult, run_limited
 from bench.track import Track, load_track
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def build_artifact(
     """Build ``entry`` in ``scratch`` under ``isolation`` and install its artifact (see the module docstring)."""
     from safetensors.torch import save
 
-    from bench.runner import track_data
+    from bench.running.runner import track_data
 
     data = track_data(track.name, data_root)
     (scratch / "in").mkdir(parents=True)
@@ -252,7 +252,7 @@ def _export(model: nn.Module, example: Tensor, out: Path, meta: dict[str, Any]) 
 def _build_recipe(entry: Entry, track: Track, job: Mapping[str, Any], x: Tensor, y: Tensor, out: Path) -> None:
     from bench.checkpoint import state_dict_bytes
     from bench.protocols import Defense
-    from bench.training import FitContext, seeded
+    from bench.running.training import FitContext, seeded
 
     defense = entry.defense(track)
     assert defense is not None

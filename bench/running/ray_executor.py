@@ -16,9 +16,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from bench.executors import EXECUTORS
 from bench.plugins import STAGES
-from bench.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
+from bench.running.executors import EXECUTORS
+from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class RayExecutor:
         return ray
 
     def execute(self, spec: RunSpec, cells: list[Cell]) -> dict[str, CellResult]:
-        """See :class:`bench.executors.Executor`."""
+        """See :class:`bench.running.executors.Executor`."""
         ray = self._init()
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
         task = ray.remote(_run_cell)

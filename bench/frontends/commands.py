@@ -2,8 +2,8 @@
 imports this module (a plain import, so ``robex``, ``python -m bench`` and ``python -m bench.cli`` see the same
 commands). Third-party packages add subcommands under the ``robex.commands`` entry-point group.
 
-Handlers write to stdout/stderr and return the exit status; the work lives in :mod:`bench.submit`,
-:mod:`bench.verify` and :mod:`bench.results.compare`.
+Handlers write to stdout/stderr and return the exit status; the work lives in :mod:`bench.frontends.submit`,
+:mod:`bench.frontends.verify` and :mod:`bench.results.compare`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli_options as options
+from bench.frontends import cli_options as options
 from bench.registry import Registry
 
 Command = Callable[[argparse.Namespace], int]
@@ -62,8 +62,8 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
 def _cmd_submit(args: argparse.Namespace) -> int:
     """validate an entry, evaluate it in a sandboxed process, write its record, print its rank"""
     from bench.checkpoint import CheckpointError
+    from bench.frontends.submit import GIB, EvaluationFailedError, Limits, SubmissionError, submit
     from bench.manifest import ManifestError
-    from bench.submit import GIB, EvaluationFailedError, Limits, SubmissionError, submit
 
     if args.timeout <= 0 or args.memory_gb < 0:
         _err("--timeout must be positive and --memory-gb non-negative")
@@ -109,10 +109,10 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     """re-run a cheap subset of an entry's evaluation and check its record (exit 1 on a mismatch)"""
     from bench.checkpoint import CheckpointError
+    from bench.frontends.submit import SubmissionError
+    from bench.frontends.verify import VerificationError, verify
     from bench.manifest import ManifestError
     from bench.results.records import RecordError
-    from bench.submit import SubmissionError
-    from bench.verify import VerificationError, verify
 
     try:
         report = verify(

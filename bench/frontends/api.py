@@ -1,5 +1,5 @@
 """The programmatic front door: run a track, load a model from a record or checkpoint, publish the site
-(:func:`bench.publish.publish`, re-exported here)."""
+(:func:`bench.frontends.publish.publish`, re-exported here)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.assemble import assemble
 from bench.entries import Entry, load_entries
-from bench.executors import EXECUTORS, summarize_results
-from bench.publish import PUBLISHERS, publish
+from bench.frontends.publish import PUBLISHERS, publish
 from bench.results.places import default_results_root
 from bench.results.records import Record, read_record, write_record
-from bench.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
-from bench.store import CellStore, default_store
+from bench.running.assemble import assemble
+from bench.running.executors import EXECUTORS, summarize_results
+from bench.running.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
+from bench.running.store import CellStore, default_store
 from bench.track import load_track
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ new user, mount, PID, network, IPC, UTS and cgroup namespaces, as an unprivilege
   ``HOME``, ``PYTHONPATH`` and thread settings are set), no controlling terminal (``--new-session``), and
   it dies with its parent (``--die-with-parent``).
 
-Time and memory limits are those of :mod:`bench.sandbox`. Where ``bwrap`` is missing or the kernel refuses
+Time and memory limits are those of :mod:`bench.frontends.sandbox`. Where ``bwrap`` is missing or the kernel refuses
 unprivileged namespaces, :func:`isolation_problem` says why and code entries are refused unless the
 maintainer explicitly accepts an unisolated build (recorded in the record's provenance).
 """
@@ -82,7 +82,7 @@ def isolation_problem() -> str | None:
 
 def package_root() -> Path:
     """The folder holding robex's top-level packages (``bench``, ``defenses``, ...)."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def _python_paths() -> list[Path]:

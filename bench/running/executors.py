@@ -1,5 +1,5 @@
 """Executors run the cells of a plan. ``local`` (default) runs them in this process with progress bars;
-``ray`` (``bench.ray_executor``) dispatches them as Ray tasks. Both write the same store."""
+``ray`` (``bench.running.ray_executor``) dispatches them as Ray tasks. Both write the same store."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from bench.registry import Registry
-from bench.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
+from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Executor(Protocol):
 
 
 def _ray() -> None:
-    import bench.ray_executor  # noqa: F401 -- registers "ray" (ray itself is imported only when it runs)
+    import bench.running.ray_executor  # noqa: F401 -- registers "ray" (ray itself is imported only when it runs)
 
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", load=_ray, group="robex.executors")
@@ -34,7 +34,7 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", load=_ray, g
 @EXECUTORS.register("local")
 class LocalExecutor:
     """On this machine: in-process, level by level, one progress bar per stage (``show_progress=False`` for
-    tests); or, with ``workers > 1``, in a pool of worker processes (:mod:`bench.parallel`)."""
+    tests); or, with ``workers > 1``, in a pool of worker processes (:mod:`bench.running.parallel`)."""
 
     def __init__(self, show_progress: bool = True, workers: int = 1, **_: Any) -> None:
         self.show_progress = show_progress
@@ -45,7 +45,7 @@ class LocalExecutor:
     def execute(self, spec: RunSpec, cells: list[Cell]) -> dict[str, CellResult]:
         """See :class:`Executor`."""
         if self.workers > 1:
-            from bench.parallel import run_in_pool
+            from bench.running.parallel import run_in_pool
 
             return run_in_pool(spec, cells, self.workers, self.show_progress)
         keys = all_keys(cells)

@@ -5,10 +5,10 @@
    hyperparameters, a shipped module's file, a checkpoint's sha256 and safetensors header (never
    unpickled), the claimed scores' names, and that the name is free.
 2. **Build** (entries that ship code only: a defense module, or a model module for any architecture): the
-   entry's code runs in an isolated child (:mod:`bench.isolation`: bubblewrap namespaces, no network, no
+   entry's code runs in an isolated child (:mod:`bench.frontends.isolation`: bubblewrap namespaces, no network, no
    host files but read-only system and Python folders, the training split only, a scratch folder as the
    only writable place, a cleared environment, the time and memory limits) and produces a model artifact
-   (:mod:`bench.build`, :mod:`bench.artifact`), installed under ``<store>/artifacts/<sha256>/``. Where
+   (:mod:`bench.frontends.build`, :mod:`bench.artifact`), installed under ``<store>/artifacts/<sha256>/``. Where
    isolation is unavailable the entry is refused, unless the maintainer passes ``allow_unisolated``.
 3. **Score**: ``robex run --entry-dir ARTIFACT`` (the track's protocol, with its baselines for the transfer
    stages) in a separate limited process that never imports entry code (``$ROBEX_NO_ENTRY_CODE``) and
@@ -34,21 +34,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from bench.admission import EvaluationFailedError as EvaluationFailedError
-from bench.admission import SubmissionError as SubmissionError
-from bench.admission import validate_entry as validate_entry
-from bench.cli_options import to_argv
 from bench.entries import NO_ENTRY_CODE_ENV
-from bench.sandbox import GIB as GIB
-from bench.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
-from bench.sandbox import SANDBOX_ENV as SANDBOX_ENV
-from bench.sandbox import Limits as Limits
-from bench.sandbox import SandboxResult as SandboxResult
-from bench.sandbox import run_limited as run_limited
+from bench.frontends.admission import EvaluationFailedError as EvaluationFailedError
+from bench.frontends.admission import SubmissionError as SubmissionError
+from bench.frontends.admission import validate_entry as validate_entry
+from bench.frontends.cli_options import to_argv
+from bench.frontends.sandbox import GIB as GIB
+from bench.frontends.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
+from bench.frontends.sandbox import SANDBOX_ENV as SANDBOX_ENV
+from bench.frontends.sandbox import Limits as Limits
+from bench.frontends.sandbox import SandboxResult as SandboxResult
+from bench.frontends.sandbox import run_limited as run_limited
 
 if TYPE_CHECKING:
-    from bench.build import Built
     from bench.entries import Entry
+    from bench.frontends.build import Built
     from bench.results.records import Record
     from bench.track import Track
 
@@ -109,8 +109,8 @@ def _build(
     echo: IO[str] | None,
 ) -> Built | None:
     """Entries that ship code: build their artifact in isolation (``None`` for entries without code)."""
-    from bench.build import BuildError, build_artifact, scratch_folder
-    from bench.isolation import IsolationUnavailableError, choose_isolation
+    from bench.frontends.build import BuildError, build_artifact, scratch_folder
+    from bench.frontends.isolation import IsolationUnavailableError, choose_isolation
 
     if not entry.ships_code:
         return None
@@ -163,8 +163,8 @@ def _build_log(built: Built | None) -> dict[str, Any] | None:
 def _with_provenance(record: Record, entry: Entry, built: Built | None) -> Record:
     """The scorer's record of an artifact, told what was submitted: the entry as its manifest states it
     (a recipe stays a recipe), the defense's card, the artifact's sha256 and how the build was isolated."""
-    from bench.assemble import entry_info
-    from bench.runner import RecordDraft
+    from bench.running.assemble import entry_info
+    from bench.running.runner import RecordDraft
 
     ck = entry.manifest.checkpoint
     if built is None:
@@ -203,13 +203,13 @@ def submit(
     come from the store when they were computed before. ``allow_unisolated`` lets an entry's code run
     without isolation where none works (the record says so).
     """
-    from bench.api import default_results_root, publish, resolve_device
     from bench.entries import load_entries
+    from bench.frontends.api import default_results_root, publish, resolve_device
     from bench.plugins import SCORES
     from bench.results.compare import track_records
     from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
     from bench.results.records import RecordError, read_record, record_path, write_record
-    from bench.store import default_store
+    from bench.running.store import default_store
 
     lim = limits or Limits()
     root = Path(results_root) if results_root else default_results_root()

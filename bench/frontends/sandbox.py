@@ -1,11 +1,11 @@
 """Child processes under resource limits: the build (entry code) and the scorer (robex only).
 
-:func:`run_limited` starts ``python -m bench.sandbox --child TARGET MEMORY DEVICE -- ARGS`` — optionally
-behind an isolation wrapper (:mod:`bench.isolation`) — in its own session, with a wall-clock timeout after
+:func:`run_limited` starts ``python -m bench.frontends.sandbox --child TARGET MEMORY DEVICE -- ARGS`` — optionally
+behind an isolation wrapper (:mod:`bench.frontends.isolation`) — in its own session, with a wall-clock timeout after
 which the whole process group is killed. The child sets its address-space limit (``RLIMIT_AS``;
 ``RLIMIT_DATA`` with CUDA, whose driver reserves huge virtual ranges) and disables core dumps *before*
 importing anything else, then runs the target: ``cli`` (the ordinary ``robex`` command line) or ``build``
-(:func:`bench.build.build_main`).
+(:func:`bench.frontends.build.build_main`).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def run_limited(
         *wrapper,
         sys.executable,
         "-m",
-        "bench.sandbox",
+        "bench.frontends.sandbox",
         "--child",
         target,
         str(int(limits.memory_bytes)),
@@ -171,7 +171,7 @@ def _cli(argv: list[str]) -> int:
 
 
 def _build(argv: list[str]) -> int:
-    from bench.build import build_main
+    from bench.frontends.build import build_main
 
     return build_main(argv)
 
@@ -187,7 +187,7 @@ def child_main(argv: list[str]) -> int:
 
     target, memory, device, sep, *rest = argv
     if sep != "--":
-        raise SystemExit("usage: python -m bench.sandbox --child TARGET MEMORY_BYTES DEVICE -- ARGS...")
+        raise SystemExit("usage: python -m bench.frontends.sandbox --child TARGET MEMORY_BYTES DEVICE -- ARGS...")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     limit = int(memory)
     if limit > 0:
@@ -210,4 +210,4 @@ def child_main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         sys.exit(child_main(sys.argv[2:]))
-    raise SystemExit("bench.sandbox is run by `robex submit`; use that command")
+    raise SystemExit("bench.frontends.sandbox is run by `robex submit`; use that command")

@@ -4,7 +4,7 @@ A cell is submitted as soon as every cell it depends on has finished (not level 
 first within what is ready, so N workers stay busy while a long training cell runs beside short evaluation
 cells. Each worker is a fresh (spawned) interpreter that pins its intra-op thread count to ``spec.threads``;
 the cells it computes land in the same store as with the in-process executor. A cell whose dependency failed
-is reported by :func:`bench.runner.execute_cell` as such. A worker that dies (killed, out of memory) breaks the
+is reported by :func:`bench.running.runner.execute_cell` as such. A worker that dies (killed, out of memory) breaks the
 pool: the cells it was running and every cell not yet started are reported failed, never dropped, and the next
 run computes them (finished cells are in the store).
 """
@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tqdm.auto import tqdm
 
-from bench.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
+from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
 

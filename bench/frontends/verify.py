@@ -11,7 +11,7 @@ whose sha256 is derived again from the files' bytes and must equal the record's 
 neither entry code that patched the scorer when the record was made nor a swapped artifact can make the
 re-run agree with the record.
 
-How each re-run score is checked against the record (its tolerance): :mod:`bench.verify_checks`.
+How each re-run score is checked against the record (its tolerance): :mod:`bench.frontends.verify_checks`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.verify_checks import ScoreCheck as ScoreCheck
-from bench.verify_checks import VerifyReport as VerifyReport
-from bench.verify_checks import check_score as check_score
-from bench.verify_checks import tolerance as tolerance
+from bench.frontends.verify_checks import ScoreCheck as ScoreCheck
+from bench.frontends.verify_checks import VerifyReport as VerifyReport
+from bench.frontends.verify_checks import check_score as check_score
+from bench.frontends.verify_checks import tolerance as tolerance
 
 if TYPE_CHECKING:
     from bench.entries import Entry
@@ -123,8 +123,8 @@ def _rerun_outputs(
     """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
     from bench.plugins import STAGES
     from bench.protocols import Scope
-    from bench.runner import RunSpec, execute_cell, plan_cells, with_requirements
-    from bench.store import CellMeta, CellStore
+    from bench.running.runner import RunSpec, execute_cell, plan_cells, with_requirements
+    from bench.running.store import CellMeta, CellStore
 
     # The runner plans the re-run: the track's settings with every stage's ``n`` capped, keyed as any run.
     spec = RunSpec(
@@ -182,7 +182,7 @@ def _rerun_outputs(
 def _finalized(entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport) -> dict[str, StageOutput]:
     """Scores the finalizers derive from the re-run outputs (those needing absent stages are skipped)."""
     from bench.plugins import FINALIZERS
-    from bench.runner import RecordDraft
+    from bench.running.runner import RecordDraft
 
     draft = RecordDraft(entry=entry, outputs=dict(outputs))
     extra: dict[str, StageOutput] = {}
@@ -260,12 +260,12 @@ def _verify(
     z: float,
     slack: float,
 ) -> VerifyReport:
-    from bench.api import default_results_root, resolve_device
+    from bench.frontends.api import default_results_root, resolve_device
     from bench.plugins import STAGES
     from bench.protocols import Scope
     from bench.results.compare import find_record
     from bench.results.scores import info_for, score_infos
-    from bench.store import default_store
+    from bench.running.store import default_store
     from bench.track import load_track
 
     if n < 1:

@@ -1,5 +1,5 @@
 """The runner: entries × stages → cells, keyed by a hash of everything that determines their output,
-executed (locally or on Ray) with finished cells cached in a :class:`~bench.store.CellStore`, then
+executed (locally or on Ray) with finished cells cached in a :class:`~bench.running.store.CellStore`, then
 assembled into one record per entry.
 
 A cell that raises is recorded as that entry's stage error; it never takes the run down, and cells that
@@ -24,7 +24,7 @@ from bench.data import TrackData, load_track_data
 from bench.entries import Entry
 from bench.plugins import STAGES
 from bench.protocols import Defense, Scope, Stage, StageOutput
-from bench.store import CellMeta, CellStore
+from bench.running.store import CellMeta, CellStore
 from bench.track import Track, canonical_json, load_track
 
 log = logging.getLogger(__name__)
