@@ -11,9 +11,13 @@ run computes them (finished cells are in the store).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +27,8 @@ from tqdm.auto import tqdm
 from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Submission priority among ready cells: long stages first (a shorter tail at the end of a level).
 _PRIORITY = {"train": 0, "manipulate": 1, "autoattack": 2, "ara": 3, "explain": 4}
@@ -36,7 +42,16 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the process that started it dies (``prctl(PR_SET_PDEATHSIG)``),
+    so a killed run leaves no worker computing on; elsewhere a no-op."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _init_worker(threads: int | None) -> None:
+    _die_with_parent()
     import torch
 
     if threads:

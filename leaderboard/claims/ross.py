@@ -20,7 +20,10 @@ from leaderboard.evidence import (
 ROSS_TARGETS = ("input_gradient", "standard")  # the regularised model and a non-regularised one
 
 
-CLEAN_MATCH = 0.02  # "matching clean accuracy": within 2 points
+# "Matching clean accuracy", one-sided: the regularised model may not lead the non-regularised one by more than 2
+# points. A clean-accuracy *advantage* could explain a transfer win; a deficit only makes the comparison harder
+# for the claim, so a win despite it holds a fortiori.
+CLEAN_MATCH = 0.02
 
 
 def ross_same_examples(ev: Evidence) -> Check:
@@ -42,7 +45,8 @@ def ross_same_examples(ev: Evidence) -> Check:
     rule = (
         f"at the FGSM grid ε where {plain}'s mean accuracy over the other sources is nearest 0.4: {reg} − {plain} on "
         "each source's examples, Newcombe 95% interval; holds when the interval lies above 0 for more than half "
-        f"the sources and below 0 for none; clean accuracies within {100 * CLEAN_MATCH:g} points"
+        f"the sources and below 0 for none; {reg}'s clean accuracy at most {100 * CLEAN_MATCH:g} points above "
+        f"{plain}'s (a clean advantage could explain a win; a deficit only works against the claim)"
     )
     clean = [ev.score(n, "clean_accuracy") for n in ROSS_TARGETS]
     rows = [ev.measure(n, "clean_accuracy", "clean") for n in ROSS_TARGETS]
@@ -52,10 +56,10 @@ def ross_same_examples(ev: Evidence) -> Check:
 
     if clean[0] is None or clean[1] is None:
         return missing(f"clean accuracy of {reg} or {plain} not recorded")
-    if abs(clean[0].value - clean[1].value) > CLEAN_MATCH + 1e-12:
+    if clean[0].value - clean[1].value > CLEAN_MATCH + 1e-12:
         return missing(
-            f"no non-regularized target of matching clean accuracy: {plain} and {reg} differ by "
-            f"{100 * abs(clean[0].value - clean[1].value):.1f} points"
+            f"no non-regularized target of matching clean accuracy: {reg} is "
+            f"{100 * (clean[0].value - clean[1].value):.1f} points more accurate than {plain} on clean images"
         )
     sizes = {t: ev.section(t, "transfer").get("n") for t in ROSS_TARGETS}
     grids = {t: ev.section(t, "transfer").get("grid", {}) for t in ROSS_TARGETS}

@@ -72,7 +72,13 @@ def test_radius_is_at_most_the_per_sample_minimum(radii: tuple[Tensor, Tensor, o
     refined = torch.tensor(result.details["refined"])
     assert refined.any() and (result.radius[refined] < best[refined]).all()
     assert torch.equal(result.radius[~refined], best[~refined])
-    assert {w for w in result.details["winner"] if w} == {"l2min", "fab"}
+    # every finite radius comes from one of the attacks (which one wins an image depends on the model's weights,
+    # which depend on the CPU's float summation order: not a property)
+    winners = {w for w in result.details["winner"] if w}
+    assert winners and winners <= {"l2min", "fab"}
+    for i, w in enumerate(result.details["winner"]):
+        if w:
+            assert result.per_attack[w][i] == best[i]
     # a refined input lies on the segment from x to the winning attack's input
     for i in refined.nonzero().squeeze(1).tolist():
         winner = result.details["winner"][i]

@@ -124,10 +124,13 @@ def test_ross_transfer_picks_the_eps_where_standard_is_nearest_forty_percent() -
 
 def test_ross_transfer_needs_matching_clean_accuracy_and_a_grid() -> None:
     grid = transfer_grid({"fgsm@0.2": {"a": 0.9}})
-    std = record("standard", {"clean_accuracy": score(0.98)}, transfer=grid)
-    far = record("input_gradient", {"clean_accuracy": score(0.90)}, transfer=grid)
-    c = check([std, far], "ross2018", 1)
+    std = record("standard", {"clean_accuracy": score(0.90)}, transfer=grid)
+    ahead = record("input_gradient", {"clean_accuracy": score(0.98)}, transfer=grid)
+    c = check([std, ahead], "ross2018", 1)  # a clean advantage of the regularised model could explain a win
     assert c.verdict is Verdict.MISSING and "matching clean accuracy" in c.note and "8.0 points" in c.note
+    behind = record("input_gradient", {"clean_accuracy": score(0.82)}, transfer=grid)
+    c = check([std, behind], "ross2018", 1)  # a deficit only works against the claim: the rule applies
+    assert c.verdict is Verdict.FAILS and c.note == ""
     no_grid = [record("standard", CLEAN), record("input_gradient", CLEAN)]
     c = check(no_grid, "ross2018", 1)
     assert c.verdict is Verdict.MISSING and "transfer grid" in c.note
