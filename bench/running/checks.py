@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from bench.protocols import evaluation_mode
 from bench.scores.holdout import HoldoutComparison
-from bench.types import Flag, Severity
+from bench.types import Flag, Severity, Unit
 
 
 class Check(StrEnum):
@@ -275,7 +275,8 @@ def holdout_disagrees(comparison: HoldoutComparison) -> Flag | None:
         "tolerance": c.tolerance,
     }
     detail = (
-        f"{100 * c.published_accuracy:.1f}% on {c.published_n} published vs {100 * c.holdout_accuracy:.1f}% on "
+        f"{Unit.FRACTION.text(c.published_accuracy)} on {c.published_n} published vs "
+        f"{Unit.FRACTION.text(c.holdout_accuracy)} on "
         f"{c.holdout_n} held-out images; {100 * c.confidence:g}% interval of the difference "
         f"[{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}] points lies above the {100 * c.tolerance:g}-point tolerance"
     )
@@ -336,8 +337,8 @@ def transfer_beats_whitebox(
     worse, ev = paired_worse(whitebox_robust, transfer_robust, alpha)
     if worse:
         detail = (
-            f"{transfer}: {100 * ev['other_accuracy']:.1f}% vs white-box {whitebox}: "
-            f"{100 * ev['reference_accuracy']:.1f}% on {int(ev['n'])} images"
+            f"{transfer}: {Unit.FRACTION.text(ev['other_accuracy'])} vs white-box {whitebox}: "
+            f"{Unit.FRACTION.text(ev['reference_accuracy'])} on {int(ev['n'])} images"
         )
         return make_flag(Check.TRANSFER_BEATS_WHITEBOX, ev, detail=detail)
     return None
@@ -355,8 +356,8 @@ def more_steps_raise_accuracy(
     worse, ev = paired_worse(robust_many, robust_few, alpha)
     if worse:
         detail = (
-            f"{steps[0]} steps: {100 * ev['other_accuracy']:.1f}%, {steps[1]} steps: "
-            f"{100 * ev['reference_accuracy']:.1f}%"
+            f"{steps[0]} steps: {Unit.FRACTION.text(ev['other_accuracy'])}, {steps[1]} steps: "
+            f"{Unit.FRACTION.text(ev['reference_accuracy'])}"
         )
         return make_flag(Check.MORE_STEPS, {**ev, "steps_few": steps[0], "steps_many": steps[1]}, detail=detail)
     return None
@@ -375,7 +376,7 @@ def large_eps_accuracy(accuracy: float, eps: float, *, max_accuracy: float, n: i
         return make_flag(
             Check.LARGE_EPS,
             {"accuracy": accuracy, "eps": eps, "n": float(n)},
-            detail=f"{100 * accuracy:.1f}% at ε = {eps:g}",
+            detail=f"{Unit.FRACTION.text(accuracy)} at ε = {eps:g}",
         )
     return None
 
