@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.adversarial import pgd
 from bench.plugins import ATTACKS
 from bench.protocols import Attack
+from bench.running.adversarial import pgd
 
 
 @ATTACKS.register("fgsm")

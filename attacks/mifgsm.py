@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.adversarial import momentum_iterative
 from bench.plugins import ATTACKS
 from bench.protocols import Attack
+from bench.running.adversarial import momentum_iterative
 from bench.types import ThreatModel
 
 

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from bench.adversarial import pgd
 from bench.plugins import ATTACKS
 from bench.protocols import Attack
+from bench.running.adversarial import pgd
 from bench.types import ThreatModel
 
 

@@ -9,7 +9,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
-from bench.atomic import atomic_write_bytes
+from bench.results.atomic import atomic_write_bytes
 
 
 class CheckpointError(ValueError):

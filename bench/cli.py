@@ -8,13 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.frontends import cli_options as options
+from bench.frontends.commands import COMMANDS
 from bench.registry import Registry, RegistryError
-
-Command = Callable[[argparse.Namespace], int]
-# name -> (configure parser, handler); other modules may add subcommands here.
-COMMANDS: Registry[tuple[Callable[[argparse.ArgumentParser], None], Command]] = Registry(
-    "command", plugins=("bench.commands",)
-)
 
 
 def _listables() -> Registry[Callable[[], list[tuple[str, str]]]]:
@@ -55,7 +51,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _summary_table(records: Sequence[object]) -> str:
     from bench.plugins import SCORES
-    from bench.records import Record
+    from bench.results.records import Record
 
     recs = [r for r in records if isinstance(r, Record)]
     specs = sorted((s for _, s in SCORES.items() if s.primary), key=lambda s: (s.order, s.name))
@@ -66,7 +62,7 @@ def _summary_table(records: Sequence[object]) -> str:
         cells = [r.entry.name]
         for s in specs:
             v = r.score(s.name)
-            cells.append("—" if v is None else (f"{100 * v:.1f}%" if s.unit.value == "fraction" else f"{v:.4g}"))
+            cells.append(s.unit.text(v))
         cells.append(",".join(sorted({f.name for f in r.flags})) or "—")
         cells.append(r.status)
         rows.append(cells)
@@ -76,7 +72,7 @@ def _summary_table(records: Sequence[object]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.api import publish, run_track
+    from bench.frontends.api import publish, run_track
 
     report = run_track(
         args.track,
@@ -108,14 +104,14 @@ def _workers(args: argparse.Namespace) -> int:
     """``--workers``, or by default one worker process per usable CPU (at most 4) on the CPU and one on a GPU."""
     if args.workers is not None:
         return int(args.workers)
-    from bench.api import resolve_device
-    from bench.parallel import usable_cpus
+    from bench.frontends.api import resolve_device
+    from bench.running.parallel import usable_cpus
 
     return 1 if resolve_device(args.device).startswith("cuda") else min(4, usable_cpus())
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.api import publish
+    from bench.frontends.publish import publish  # torch-free: rendering the site imports no stage
 
     index = publish(args.results, args.out)
     print(f"Leaderboard: {index.resolve()}")
@@ -134,26 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate a track's entries, write records, render the site")
-    p.add_argument("--track", default="mnist5k", help="track name (default: mnist5k, embedded, no download)")
-    p.add_argument("--entries", nargs="*", metavar="NAME", help="only these baseline entries")
-    p.add_argument("--entry-dir", action="append", metavar="PATH", help="also run a submitted entry folder")
-    p.add_argument("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
-    p.add_argument("--site", default=None, help="site folder (default: leaderboard/site)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
-    p.add_argument("--quick", action="store_true", help="smoke mode: tiny budgets; records are marked quick")
-    p.add_argument("--stages", nargs="*", metavar="STAGE", help="only these stages (train is always run)")
-    p.add_argument("--executor", default="local", help="local (default) | ray")
-    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    p.add_argument(
-        "--workers", type=int, default=None, help="worker processes of the local executor (default: one per CPU, max 4)"
-    )
-    p.add_argument("--no-site", action="store_true", help="do not render the leaderboard")
+    options.add(p, "track", "entries", "entry_dir", "store", "results", "site", "device", "data_root", "quick")
+    options.add(p, "stages", "executor", "address", "workers", "no_site")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")
-    p.add_argument("--results", default=None, help="records folder (default: leaderboard/results)")
+    options.add(p, "results")
     p.add_argument("--out", default=None, help="site folder (default: leaderboard/site)")
     p.set_defaults(func=_cmd_leaderboard)
 

@@ -6,7 +6,7 @@ the benchmark's integrity depends on (eval mode, projection, no mutation, no lef
 - :class:`Defense` — a training objective ``loss(model, x, y, state)`` run by bench's training engine,
   optionally a ``fit`` override (multi-phase recipes) and a ``wrap`` for inference-time defenses.
 - :class:`Explainer` — ``explain`` returns an attribution map; ``attribute`` (final) guards it.
-- :class:`Stage` — one kind of runner cell (train, clean, autoattack, ara, ...), see ``bench.runner``.
+- :class:`Stage` — one kind of runner cell (train, clean, autoattack, ara, ...), see ``bench.running.runner``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, final
 import torch
 from torch import Tensor, nn
 
+from bench.stage_settings import StageSettings, settings_dict
 from bench.types import Flag, Norm, ScoreValue, ThreatModel
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ class Defense(ABC):
 
     def fit(self, model: nn.Module, fit: Any) -> nn.Module:
         """Train ``model``; the default runs the engine once with :meth:`loss`. ``fit`` is a
-        :class:`bench.training.FitContext`; multi-phase recipes (distillation) call ``fit.run`` twice."""
+        :class:`bench.running.training.FitContext`; multi-phase recipes (distillation) call ``fit.run`` twice."""
         return fit.run(model, self.loss)
 
     def wrap(self, model: nn.Module) -> nn.Module:
@@ -361,7 +362,7 @@ class StageOutput:
 
 
 class Stage(ABC):
-    """One kind of runner cell. See :mod:`bench.runner` for how cells are keyed, cached and run.
+    """One kind of runner cell. See :mod:`bench.running.runner` for how cells are keyed, cached and run.
 
     ``settings(track, quick)`` returns the JSON-able settings the cell's output depends on (they go into
     the cell key); ``run(ctx)`` computes the output. ``requires`` names ENTRY stages whose outputs the
@@ -375,14 +376,17 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ("train",)
     needs_gpu: ClassVar[bool] = True
     order: ClassVar[int] = 50
+    Settings: ClassVar[type[StageSettings]] = StageSettings  # what the cells read; see bench.stage_settings
 
     def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """Settings from the track's ``[stages.<name>]`` table (with ``[quick.stages.<name>]`` in quick mode)."""
-        return track.stage_settings(self.name, quick=quick)
+        """The resolved :attr:`Settings` from the track's ``[stages.<name>]`` table (with ``[quick.stages.<name>]``
+        in quick mode): every default filled in, so all of it is part of the cell key."""
+        raw = track.stage_settings(self.name, quick=quick)
+        return settings_dict(self.Settings, raw, track, quick, self.name)
 
     @abstractmethod
     def run(self, ctx: Any) -> StageOutput:
-        """Compute the cell; ``ctx`` is a :class:`bench.runner.CellContext`."""
+        """Compute the cell; ``ctx`` is a :class:`bench.running.runner.CellContext`."""
 
     def summarize(self, entry: str, outputs: Mapping[tuple[str, str], StageOutput]) -> StageOutput:
         """PAIR stages: the record section of ``entry`` from all (source, target) outputs of the track."""

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
+import logging
+import types
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -45,18 +49,30 @@ class Registry(Generic[T]):
         bench.registry.UnknownNameError: unknown number 'onw'; did you mean: one?
     """
 
-    def __init__(self, kind: str, *, plugins: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, *, load: Callable[[], object] | None = None, group: str | None = None) -> None:
+        """``load`` imports the built-in plug-ins (a function of plain imports, called once on first lookup);
+        ``group`` names the ``[project.entry-points]`` group third-party packages register under."""
         self.kind = kind
         self._items: dict[str, T] = {}
-        self._plugins = plugins
-        self._loaded = not plugins
+        self._builtin = load
+        self.group = group
+        self._loaded = load is None and group is None
 
     def _load(self) -> None:
-        """Import the packages that register built-in plug-ins, once, on first lookup (no import cycles)."""
-        if not self._loaded:
-            self._loaded = True
-            for module in self._plugins:
-                importlib.import_module(module)
+        """Import the built-in plug-ins, then the entry points of :attr:`group`, once, on first lookup."""
+        if self._loaded:
+            return
+        self._loaded = True
+        if self._builtin is not None:
+            self._builtin()
+        if self.group is not None:
+            for ep in metadata.entry_points(group=self.group):
+                if ep.name in self._items:
+                    continue  # already registered (e.g. a built-in that is also declared as an entry point)
+                obj = ep.load()
+                if not isinstance(obj, types.ModuleType):  # a module registers itself when imported
+                    self.add(ep.name, obj)
+                log.debug("%s %r loaded from entry point %s", self.kind, ep.name, ep.value)
 
     def add(self, name: str, obj: T) -> None:
         """Register ``obj`` under ``name``; raise :class:`DuplicateNameError` if the name is taken."""

@@ -57,6 +57,45 @@ class Unit(StrEnum):
     SCORE = "score"  # a unitless number (AUC, correlation, tau)
     SECONDS = "seconds"
 
+    def text(self, value: float | None) -> str:
+        """A value of this unit as robex shows it everywhere (site, CLI, claims): fractions as percent with one
+        decimal, RMSE with 4 decimals, seconds with 1, other scores with 3; ``—`` when missing or not finite.
+
+        >>> Unit.FRACTION.text(0.91234), Unit.RMSE.text(0.0123456), Unit.SCORE.text(None), Unit.SECONDS.text(3.14)
+        ('91.2%', '0.0123', '—', '3.1 s')
+        """
+        if value is None or not math.isfinite(value):
+            return "—"
+        return _FORMATS[self].format(100 * value if self is Unit.FRACTION else value)
+
+    def difference_text(self, value: float | None) -> str:
+        """A signed difference of two values of this unit (percentage points for fractions).
+
+        >>> Unit.FRACTION.difference_text(-0.0123), Unit.SCORE.difference_text(0.5), Unit.RMSE.difference_text(None)
+        ('-1.2 pp', '+0.500', '—')
+        """
+        if value is None or not math.isfinite(value):
+            return "—"
+        if self is Unit.FRACTION:
+            return f"{100 * value:+.1f} pp"
+        return "+" + self.text(value) if value >= 0 else self.text(value)
+
+    @classmethod
+    def of(cls, name: str) -> Unit:
+        """The unit called ``name``; unknown names read as a plain :attr:`SCORE`."""
+        try:
+            return cls(name)
+        except ValueError:
+            return cls.SCORE
+
+
+_FORMATS: dict[Unit, str] = {
+    Unit.FRACTION: "{:.1f}%",
+    Unit.RMSE: "{:.4f}",
+    Unit.SCORE: "{:.3f}",
+    Unit.SECONDS: "{:.1f} s",
+}
+
 
 class Category(StrEnum):
     """Groups of leaderboard columns."""

@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.adversarial import input_gradient
 from bench.hyperparameters import NonNegative, PositiveInt, UnitInterval
 from bench.models import ACTIVATIONS
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.registry import Registry
+from bench.running.adversarial import input_gradient
 from defenses.common import BudgetedDefense, inner_mode, schema_for
 
 

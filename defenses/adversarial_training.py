@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from pydantic import StrictBool
 from torch import Tensor, nn
 
-from bench.adversarial import input_gradient, pgd
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
+from bench.running.adversarial import input_gradient, pgd
 from defenses.common import (
     BudgetedDefense,
     inner_mode,

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from bench.hyperparameters import OptionalPositive, Positive
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
-from bench.training import seeded
+from bench.running.training import seeded
 from defenses.common import BudgetedDefense, epochs_for, schema_for
 
 

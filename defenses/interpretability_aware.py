@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.adversarial import pgd
 from bench.hyperparameters import NonNegative
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState
 from bench.registry import Registry
+from bench.running.adversarial import pgd
 from defenses.adversarial_training import pgd_step_size
 from defenses.common import (
     BOOPATHY_MNIST_WARMUP,

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.adversarial import ascent_direction, input_gradient
 from bench.hyperparameters import NonNegative
 from bench.plugins import DEFENSES
 from bench.protocols import DefenseCard, TrainState, project
+from bench.running.adversarial import ascent_direction, input_gradient
 from bench.types import ThreatModel
 from defenses.adversarial_training import pgd_step_size
 from defenses.common import (

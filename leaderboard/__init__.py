@@ -1,8 +1,7 @@
-"""The static leaderboard: renders ``leaderboard/site/`` from the records alone (no compute)."""
+"""The static leaderboard: renders ``leaderboard/site/`` from the records alone (no compute).
 
-from bench.api import PUBLISHERS
+It imports only the results layer (:mod:`bench.results`): rendering never imports torch or any stage."""
+
 from leaderboard.render import render_site
-
-PUBLISHERS.add("site", render_site)
 
 __all__ = ["render_site"]

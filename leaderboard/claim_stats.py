@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import bootstrap
 
-from bench.scores.accuracy import wilson_interval
+from bench.results.intervals import wilson_interval
 
 
 @dataclass(frozen=True)

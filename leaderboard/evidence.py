@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bench.records import Record, ScoreRecord
-from leaderboard.view import format_score
+from bench.results import Unit
+from bench.results.records import Record, ScoreRecord
 
 
 class Verdict(StrEnum):
@@ -48,10 +48,11 @@ class Measurement:
         >>> Measurement("a", 0.5, ci_low=0.4, ci_high=0.6).text, Measurement("b", None).text
         ('50.0% [40.0%, 60.0%]', '—')
         """
-        value = format_score(self.value, self.unit)
+        unit = Unit.of(self.unit)
+        value = unit.text(self.value)
         if self.value is None or self.ci_low is None or self.ci_high is None:
             return value
-        return f"{value} [{format_score(self.ci_low, self.unit)}, {format_score(self.ci_high, self.unit)}]"
+        return f"{value} [{unit.text(self.ci_low)}, {unit.text(self.ci_high)}]"
 
 
 @dataclass(frozen=True)

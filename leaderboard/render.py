@@ -32,12 +32,13 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from bench.atomic import atomic_write_text
-from bench.compare import ScoreInfo, score_infos
-from bench.records import Record, load_records
-from bench.types import ScoreSpec
+from bench.results import ScoreSpec
+from bench.results.atomic import atomic_write_text
+from bench.results.places import TrackInfo, track_infos
+from bench.results.records import Record, load_records
+from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.claims import TrackClaims, build_claims
-from leaderboard.view import Site, TrackInfo, build_site, leaderboard_csv, leaderboard_json
+from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +73,9 @@ def content_security_policy(css: str, js: str) -> str:
     )
 
 
-def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:
-    """Title and threat model of the installed tracks among ``names`` (unknown tracks are left out)."""
-    from bench.registry import RegistryError
-    from bench.track import TrackError, load_track
-
-    out = {}
-    for name in names:
-        try:
-            t = load_track(name)
-        except (RegistryError, TrackError, ValueError, OSError):
-            continue
-        out[name] = TrackInfo(t.title, str(t.threat), t.description)
-    return out
-
-
 def replace_file(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` by writing a temporary file beside it and renaming it: readers see the
-    old or the new file, never half of one. (Unlike :func:`bench.atomic.atomic_write_text` it does not fsync;
+    old or the new file, never half of one. (Unlike :func:`bench.results.atomic.atomic_write_text` it does not fsync;
     hundreds of fsyncs dominated rendering time and the site can always be rendered again.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord
-from bench.types import Category, ScoreSpec, Unit
+from bench.results import Category, ScoreSpec, Unit
+from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord
 
 SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
     ScoreSpec("clean_accuracy", "Clean acc.", True, Unit.FRACTION, Category.ACCURACY, "Top-1 accuracy.", True, 10),

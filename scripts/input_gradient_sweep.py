@@ -37,8 +37,8 @@ from torch import Tensor, nn
 
 from bench.data import TrackData, load_track_data
 from bench.plugins import DEFENSES
+from bench.running.training import FitContext, seeded
 from bench.track import Track, load_track
-from bench.training import FitContext, seeded
 from defenses.input_gradient import paper_lambda
 
 GRID = (0.1, 0.3, 1.0, 3.0, 5.62, 10.0, 30.0)  # half-decades (plus 10^0.75), as used for the defaults

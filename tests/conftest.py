@@ -15,8 +15,8 @@ from torch import nn
 from bench.data import TrackData, load_track_data
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
+from bench.running.training import FitContext, seeded
 from bench.track import Track, load_track
-from bench.training import FitContext, seeded
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -79,7 +79,7 @@ def untrained_model(track: Track) -> nn.Module:
 def quick_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cell store holding the ``standard`` baseline's quick-mode train/clean/pgd cells on mnist5k (runs that
     use it for those cells recompute nothing; tests may add cells of their own entries)."""
-    from bench.api import run_track
+    from bench.frontends.api import run_track
 
     store = tmp_path_factory.mktemp("quick-store")
     run_track(

@@ -48,7 +48,7 @@ class World:
 def world_with_standard(root: Path, store: Path) -> World:
     """A :class:`World` under ``root`` whose results folder holds the standard baseline's quick record (clean and
     PGD, from ``store``): the "existing records" a submission must leave untouched."""
-    from bench.api import run_track
+    from bench.frontends.api import run_track
 
     w = World(root, store, root / "results", root / "site")
     run_track(

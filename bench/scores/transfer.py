@@ -31,27 +31,6 @@ def parse_eps(value: float | int | str) -> float:
     return eps
 
 
-def attack_label(attack: str, eps: float) -> str:
-    """The name of one crafted set: ``<attack>@<ε>`` (ε with 6 significant digits).
-
-    >>> attack_label("fgsm", 0.1), attack_label("pgd", 8 / 255)
-    ('fgsm@0.1', 'pgd@0.0313725')
-    """
-    return f"{attack}@{eps:.6g}"
-
-
-def parse_label(label: str) -> tuple[str, float]:
-    """Inverse of :func:`attack_label`.
-
-    >>> parse_label("tgsm@0.3")
-    ('tgsm', 0.3)
-    """
-    attack, sep, eps = label.partition("@")
-    if not sep or not attack:
-        raise ValueError(f"not an attack label (expected '<attack>@<eps>'): {label!r}")
-    return attack, float(eps)
-
-
 @dataclass(frozen=True)
 class RowSummary:
     """Summary of one target's accuracies over the *other* sources.

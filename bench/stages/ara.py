@@ -23,39 +23,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bench.checks import Check, make_flag
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
+from bench.results.catalogue import builtin_spec
+from bench.running.checks import Check, make_flag
 from bench.scores.ara import accuracy_curve, ara_exact, ara_histogram
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.sanity import attack_model
-from bench.track import Track
-from bench.types import Category, Flag, ScoreSpec, ScoreValue, Unit
+from bench.types import Flag, ScoreSpec, ScoreValue
 
-ARA_ATTACK = register_score(
-    ScoreSpec(
-        name="ara_attack",
-        title="Attack ARA",
-        higher_is_better=True,
-        unit=Unit.RMSE,
-        category=Category.ARA,
-        order=40,
-        description="Woods et al. (2019) accuracy-robustness area ∫₀^∞ max(0, A(ε) − 1/K) dε, exact from the "
-        "sorted per-image minimal RMSE radii of misclassification (min of the L2,min search and FAB; "
-        "misclassified images at 0).",
-    )
-)
-ARA_BTR = register_score(
-    ScoreSpec(
-        name="ara_btr",
-        title="BTR ARA",
-        higher_is_better=True,
-        unit=Unit.RMSE,
-        category=Category.ARA,
-        order=41,
-        description="Woods et al. (2019) ARA for the better-than-random criterion (true-class probability > 1/K), "
-        "exact from the sorted per-image minimal RMSE radii of the L2,min search.",
-    )
-)
+ARA_ATTACK = register_score(builtin_spec("ara_attack"))
+ARA_BTR = register_score(builtin_spec("ara_btr"))
 
 CRITERIA: tuple[tuple[str, ScoreSpec, str], ...] = (
     ("misclassify", ARA_ATTACK, "attack"),
@@ -85,6 +63,22 @@ def data_radius_bound(
     return torch.where(fails, dist, torch.full_like(dist, math.inf)).min(1).values
 
 
+@settings_dataclass(frozen=True)
+class AraSettings(StageSettings):
+    """``[stages.ara]``."""
+
+    n: int = 200
+    steps: int = 100
+    btr_steps: int = 150
+    use_fab: bool = True
+    fab_steps: int = 50
+    fab_targets: int = 2
+    gradient_budget: int = 450
+    radius_cap: float = 1.0
+    pool: int = 1000
+    eot_draws: int = 8
+
+
 @STAGES.register("ara")
 class ARAStage(Stage):
     """Minimal radii for both criteria on the first ``n`` images; ARA, curve and radii in the record."""
@@ -92,21 +86,7 @@ class ARAStage(Stage):
     order = 60
     version = "2"  # 2: lazy-gradient L2,min with Woods' full schedule + FAB-T + bisection (was FAB then warm L2,min)
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.ara]`` with defaults filled in."""
-        defaults: dict[str, Any] = {
-            "n": 200,
-            "steps": 100,
-            "btr_steps": 150,
-            "use_fab": True,
-            "fab_steps": 50,
-            "fab_targets": 2,
-            "gradient_budget": 450,
-            "radius_cap": 1.0,
-            "pool": 1000,
-            "eot_draws": 8,
-        }
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = AraSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Both ARAs, their curves and the per-image radii."""

@@ -15,22 +15,23 @@ from typing import Any
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
+from bench.results.catalogue import builtin_spec
 from bench.scores.accuracy import accuracy_score
-from bench.track import Track
-from bench.types import Category, ScoreSpec, Unit
+from bench.stage_settings import StageSettings, settings_dataclass
 
-AA_ACC = register_score(
-    ScoreSpec(
-        name="autoattack_accuracy",
-        title="AutoAttack acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ROBUSTNESS,
-        order=20,
-        description="Accuracy under AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square; Croce & Hein 2020) at "
-        "the track's ε, per-sample worst case over the ensemble, with a Wilson 95% interval.",
-    )
-)
+AA_ACC = register_score(builtin_spec("autoattack_accuracy"))
+
+
+@settings_dataclass(frozen=True)
+class AutoAttackSettings(StageSettings):
+    """``[stages.autoattack]``: ``version`` for deterministic models, ``rand_version`` for randomized ones;
+    ``attacks`` with ``version = "custom"``."""
+
+    n: int = 200
+    version: str = "standard"
+    rand_version: str = "rand"
+    batch_size: int = 500
+    attacks: list[str] | None = None
 
 
 @STAGES.register("autoattack")
@@ -39,10 +40,7 @@ class AutoAttackStage(Stage):
 
     order = 30
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.autoattack]`` with defaults filled in (they are part of the cell key)."""
-        defaults: dict[str, Any] = {"n": 200, "version": "standard", "rand_version": "rand", "batch_size": 500}
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = AutoAttackSettings
 
     def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
         """AutoAttack's per-image worst case (``details["robust"]``)."""

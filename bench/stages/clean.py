@@ -13,31 +13,24 @@ two checks that keep a broken or cheating model out of the ranking whatever othe
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import Any
 
 import torch
 
-from bench.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
 from bench.data import indices_sha256
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
+from bench.running.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
 from bench.scores.holdout import compare_holdout
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.track import Track
-from bench.types import Category, Flag, ScoreSpec, ScoreValue, Unit
+from bench.types import Flag, ScoreValue
 
-CLEAN = register_score(
-    ScoreSpec(
-        name="clean_accuracy",
-        title="Clean acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ACCURACY,
-        order=10,
-        description="Top-1 accuracy on the track's evaluation subset, with a Wilson 95% interval.",
-    )
-)
+CLEAN = register_score(builtin_spec("clean_accuracy"))
 
 
 @torch.no_grad()
@@ -52,6 +45,22 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> t
     return logits_of(model, x, batch_size).argmax(1)
 
 
+@settings_dataclass(frozen=True)
+class CleanSettings(StageSettings):
+    """``[stages.clean]``: ``holdout_n`` defaults to ``n`` (the whole subset), the tolerance to 5 points."""
+
+    n: int | None = None
+    holdout_n: int | None = None
+    holdout_tolerance: float = 0.05
+    holdout_confidence: float = 0.95
+
+    def resolve(self, track: Track, quick: bool) -> CleanSettings:
+        """``holdout_n``: ``n``, else the evaluation subset's size."""
+        if self.holdout_n is not None:
+            return self
+        return dataclasses.replace(self, holdout_n=self.n if self.n is not None else track.eval_subset.count)
+
+
 @STAGES.register("clean")
 class CleanStage(Stage):
     """Per-image correctness is kept in the details (paired tests in ``robex compare`` use it)."""
@@ -59,11 +68,7 @@ class CleanStage(Stage):
     order = 10
     version = "2"  # 2: non-finite and memorisation (held-out) checks
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """The track's ``[stages.clean]`` table; ``holdout_n`` defaults to ``n``, the tolerance to 5 points."""
-        s = track.stage_settings(self.name, quick=quick)
-        defaults = {"holdout_n": s.get("n", track.eval_subset.count), "holdout_tolerance": 0.05}
-        return {**defaults, "holdout_confidence": 0.95, **s}
+    Settings = CleanSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of the entry's model on the first ``n`` evaluation images, and the two checks."""

@@ -7,20 +7,24 @@ from typing import Any
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
-from bench.types import Category, ScoreSpec, ScoreValue, Unit
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
+from bench.stage_settings import StageSettings, settings_dataclass
+from bench.types import ScoreValue
 
-PGD_ACC = register_score(
-    ScoreSpec(
-        name="pgd_accuracy",
-        title="PGD acc.",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ROBUSTNESS,
-        order=25,
-        description="Accuracy under ℓ∞/ℓ2 PGD at the track's ε (steps, step size and restarts in the record).",
-    )
-)
+PGD_ACC = register_score(builtin_spec("pgd_accuracy"))
+
+
+@settings_dataclass(frozen=True)
+class PGDSettings(StageSettings):
+    """``[stages.pgd]`` (``step_size`` None: the attack's default, 2.5·ε/steps)."""
+
+    n: int | None = None
+    steps: int = 40
+    step_size: float | None = None
+    random_start: bool = True
+    restarts: int = 1
+    batch_size: int = 250
 
 
 @STAGES.register("pgd")
@@ -28,6 +32,7 @@ class PGDStage(Stage):
     """PGD with the track's settings; per-image robustness kept for paired comparisons."""
 
     order = 20
+    Settings = PGDSettings
 
     def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
         """The PGD run's per-image robustness (``details["robust"]``)."""
@@ -41,13 +46,13 @@ class PGDStage(Stage):
         attack = ATTACKS.create(
             "pgd",
             ctx.track.threat,
-            steps=int(s.get("steps", 40)),
-            step_size=s.get("step_size"),
-            random_start=bool(s.get("random_start", True)),
-            restarts=int(s.get("restarts", 1)),
+            steps=int(s["steps"]),
+            step_size=s["step_size"],
+            random_start=bool(s["random_start"]),
+            restarts=int(s["restarts"]),
         )
         robust = []
-        bs = int(s.get("batch_size", 250))
+        bs = int(s["batch_size"])
         for i in range(0, len(y), bs):
             out = attack.perturb(model, x[i : i + bs], y[i : i + bs], generator=ctx.generator(i))
             robust.append(~out.success.cpu())

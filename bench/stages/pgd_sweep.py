@@ -21,7 +21,9 @@ import torch
 
 from bench.plugins import ATTACKS, STAGES
 from bench.protocols import Stage, StageOutput
-from bench.scores.accuracy import wilson_interval
+from bench.results.intervals import wilson_interval
+from bench.stage_settings import StageSettings, settings_dataclass
+from bench.track import Track
 
 RELATIVE_GRID = (1 / 6, 1 / 3, 2 / 3, 1.0, 7 / 6, 4 / 3)
 
@@ -35,11 +37,34 @@ def default_grid(eps: float) -> list[float]:
     return [round(eps * r, 6) for r in RELATIVE_GRID]
 
 
+@settings_dataclass(frozen=True)
+class PGDSweepSettings(StageSettings):
+    """``[stages.pgd_sweep]``: ``eps_grid`` defaults to :func:`default_grid` of the track's ε, ``step_size`` to
+    0.01 · ε / 0.3 (the paper's 0.01 on MNIST)."""
+
+    n: int = 200
+    eps_grid: list[float] | None = None
+    steps: int = 100
+    step_size: float | None = None
+    random_start: bool = False
+    batch_size: int = 250
+
+    def resolve(self, track: Track, quick: bool) -> PGDSweepSettings:
+        """The grid and step size from the track's ε."""
+        eps = track.threat.eps
+        return dataclasses.replace(
+            self,
+            eps_grid=self.eps_grid if self.eps_grid is not None else default_grid(eps),
+            step_size=self.step_size if self.step_size is not None else 0.01 * eps / 0.3,
+        )
+
+
 @STAGES.register("pgd_sweep")
 class PGDSweepStage(Stage):
     """PGD accuracy at every ε of a grid reaching past the track's ε (no random start, as the paper)."""
 
     order = 21
+    Settings = PGDSweepSettings
 
     def robust_vectors(self, output: StageOutput) -> dict[str, list[int]]:
         """The sweep's runs at ε ≤ the track's ε (within the threat model), per image."""
@@ -55,14 +80,14 @@ class PGDSweepStage(Stage):
         """Accuracy (with Wilson 95% intervals) at each ε; the per-image robust flags are kept."""
         s = ctx.settings
         threat = ctx.track.threat
-        grid = [float(e) for e in s.get("eps_grid", default_grid(threat.eps))]
+        grid = [float(e) for e in s["eps_grid"]]
         if not grid or any(e <= 0 for e in grid):
             raise ValueError(f"pgd_sweep: eps_grid must be positive budgets, got {grid}")
-        steps = int(s.get("steps", 100))
-        step_size = float(s.get("step_size", 0.01 * threat.eps / 0.3))
+        steps = int(s["steps"])
+        step_size = float(s["step_size"])
         model = ctx.model()
-        x, y = ctx.eval_batch(int(s.get("n", 200)))
-        bs = int(s.get("batch_size", 250))
+        x, y = ctx.eval_batch(int(s["n"]))
+        bs = int(s["batch_size"])
         table: list[dict[str, Any]] = []
         robust_by_eps: dict[str, list[int]] = {}
         for j, eps in enumerate(grid):
@@ -71,7 +96,7 @@ class PGDSweepStage(Stage):
                 dataclasses.replace(threat, eps=eps, text=""),
                 steps=steps,
                 step_size=step_size,
-                random_start=bool(s.get("random_start", False)),
+                random_start=bool(s["random_start"]),
             )
             parts = []
             for i in range(0, len(y), bs):
@@ -97,7 +122,7 @@ class PGDSweepStage(Stage):
                 "robust": robust_by_eps,
                 "steps": steps,
                 "step_size": step_size,
-                "random_start": bool(s.get("random_start", False)),
+                "random_start": bool(s["random_start"]),
                 "track_eps": threat.eps,
                 "n": len(y),
             },

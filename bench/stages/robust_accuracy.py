@@ -23,7 +23,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.checks import (
+from bench.plugins import FINALIZERS, STAGES, register_score
+from bench.protocols import StageOutput
+from bench.results.catalogue import builtin_spec
+from bench.results.intervals import wilson_interval
+from bench.running.checks import (
     SEVERITY,
     Check,
     blackbox_beats_whitebox,
@@ -31,26 +35,11 @@ from bench.checks import (
     make_flag,
     transfer_beats_whitebox,
 )
-from bench.plugins import FINALIZERS, STAGES, register_score
-from bench.protocols import StageOutput
-from bench.runner import RecordDraft
-from bench.scores.accuracy import wilson_interval, worst_case
-from bench.types import Category, Flag, ScoreSpec, ScoreValue, Severity, Unit
+from bench.running.runner import RecordDraft
+from bench.scores.accuracy import worst_case
+from bench.types import Flag, ScoreValue, Severity
 
-ROBUST = register_score(
-    ScoreSpec(
-        name="robust_accuracy",
-        title="Robust acc. (min)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.ROBUSTNESS,
-        order=22,
-        description="Per-image worst case over every attack run within the track's threat model (AutoAttack, "
-        "PGD, the sanity stage's PGD runs, the PGD sweep at ε ≤ the track's, examples transferred from every "
-        "entry): an image counts only if every attack fails on it, on the first n images that every attack "
-        "covers (n is given with the value); Wilson 95% interval.",
-    )
-)
+ROBUST = register_score(builtin_spec("robust_accuracy"))
 
 
 def budget_vectors(outputs: Mapping[str, StageOutput]) -> dict[str, list[int]]:

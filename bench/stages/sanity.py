@@ -1,4 +1,4 @@
-"""The ``sanity`` stage: model checks and attack-consistency checks on each entry (see :mod:`bench.checks`).
+"""The ``sanity`` stage: model checks and attack-consistency checks on each entry (see :mod:`bench.running.checks`).
 
 Runs on the first ``n`` evaluation images: non-finite outputs, softmax outputs, zero input gradients,
 randomness (``draws`` forward passes), a dynamic forward pass, BatchNorm statistics changed during
@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.checks import (
+from bench.plugins import ATTACKS, STAGES
+from bench.protocols import Stage, StageOutput
+from bench.running.checks import (
     MODEL_CHECKS,
     Check,
     check_randomized,
@@ -26,9 +28,7 @@ from bench.checks import (
     large_eps_accuracy,
     more_steps_raise_accuracy,
 )
-from bench.plugins import ATTACKS, STAGES
-from bench.protocols import Stage, StageOutput
-from bench.track import Track
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.types import Flag, ThreatModel
 
 
@@ -49,6 +49,23 @@ def robust_under(
     return (~attack.perturb(model, x, y, generator=gen).success).cpu()
 
 
+@settings_dataclass(frozen=True)
+class SanitySettings(StageSettings):
+    """``[stages.sanity]``."""
+
+    n: int = 100
+    draws: int = 5
+    large_eps: float = 1.0
+    large_eps_steps: int = 20
+    large_eps_step_size: float = 0.1
+    large_eps_max_accuracy: float = 0.05
+    steps_few: int = 10
+    steps_many: int = 100
+    step_size: float = 0.01
+    alpha: float = 0.05
+    eot_draws: int = 8
+
+
 @STAGES.register("sanity")
 class SanityStage(Stage):
     """Flags for the entry, each with a one-line explanation; a table of every check's outcome."""
@@ -56,22 +73,7 @@ class SanityStage(Stage):
     order = 35
     version = "2"  # v2: per-image results of the PGD runs at the track's ε (attacks_at_eps[...]["robust"])
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """The track's ``[stages.sanity]`` table (defaults filled in, so they are part of the cell key)."""
-        defaults: dict[str, Any] = {
-            "n": 100,
-            "draws": 5,
-            "large_eps": 1.0,
-            "large_eps_steps": 20,
-            "large_eps_step_size": 0.1,
-            "large_eps_max_accuracy": 0.05,
-            "steps_few": 10,
-            "steps_many": 100,
-            "step_size": 0.01,
-            "alpha": 0.05,
-            "eot_draws": 8,
-        }
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = SanitySettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Every check on the entry's model."""

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from bench.checkpoint import sha256_bytes, state_dict_bytes
 from bench.plugins import STAGES
 from bench.protocols import Stage, StageOutput
+from bench.running.training import FitContext, seeded
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.track import Track
-from bench.training import FitContext, seeded
 
 log = logging.getLogger(__name__)
+
+
+@settings_dataclass(frozen=True)
+class TrainSettings(StageSettings):
+    """The budget, architecture, data and split: everything besides the recipe that fixes the weights. All of
+    it comes from the track (``[training]`` and its header); a ``[stages.train]`` table cannot change it."""
+
+    budget: dict[str, Any] | None = None
+    architecture: str | None = None
+    dataset: str | None = None
+    split: dict[str, Any] | None = None
+    input_shape: list[int] | None = None
+
+    def resolve(self, track: Track, quick: bool) -> TrainSettings:
+        """Everything from the track."""
+        given = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+        if given:
+            raise ValueError(f"[stages.train] cannot set {given}: the training budget is the track's [training] table")
+        return TrainSettings(
+            budget=dict(track.training_budget(quick=quick).__dict__),
+            architecture=track.architecture,
+            dataset=track.dataset,
+            split=dict(track.split),
+            input_shape=list(track.input_shape),
+        )
 
 
 @STAGES.register("train")
@@ -21,15 +48,7 @@ class TrainStage(Stage):
     requires = ()
     order = 0
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """The budget, architecture, data and split: everything besides the recipe that fixes the weights."""
-        return {
-            "budget": track.training_budget(quick=quick).__dict__,
-            "architecture": track.architecture,
-            "dataset": track.dataset,
-            "split": dict(track.split),
-            "input_shape": list(track.input_shape),
-        }
+    Settings = TrainSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Train (recipe) or load-and-verify (checkpoint)."""

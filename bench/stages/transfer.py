@@ -25,6 +25,7 @@ surrogates, mean over other sources), labelled as such: they are not Woods' ARA.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,51 +33,20 @@ from torch import Tensor
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Scope, Stage, StageOutput
+from bench.results.catalogue import builtin_spec
+from bench.results.labels import attack_label, parse_label
 from bench.scores.accuracy import accuracy_score
 from bench.scores.ara import budget_area
-from bench.scores.transfer import attack_label, parse_eps, parse_label, summarize_row
+from bench.scores.transfer import parse_eps, summarize_row
+from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.clean import predict
 from bench.stages.sanity import attack_model
 from bench.track import Track
-from bench.types import Category, ScoreSpec, ScoreValue, ThreatModel, Unit
+from bench.types import ScoreValue, ThreatModel
 
-MEAN = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_mean",
-        title="Transfer acc. (mean)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=30,
-        description="Mean over the track's other entries of the accuracy on PGD examples (track ε) crafted on "
-        "that entry and transferred (Ross & Doshi-Velez 2018).",
-    )
-)
-WORST = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_worst",
-        title="Transfer acc. (worst)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=31,
-        description="Minimum over the track's other entries of the accuracy on PGD examples (track ε) crafted on "
-        "that entry and transferred; the source is named in the record; Wilson 95% interval.",
-    )
-)
-SURROGATE = register_score(
-    ScoreSpec(
-        name="transfer_accuracy_surrogate",
-        title="Transfer acc. (surrogate)",
-        higher_is_better=True,
-        unit=Unit.FRACTION,
-        category=Category.TRANSFER,
-        order=32,
-        primary=False,
-        description="Accuracy on PGD examples (track ε) crafted on the track's fixed surrogate (its `standard` "
-        "entry), comparable across runs whatever other entries ran; Wilson 95% interval.",
-    )
-)
+MEAN = register_score(builtin_spec("transfer_accuracy_mean"))
+WORST = register_score(builtin_spec("transfer_accuracy_worst"))
+SURROGATE = register_score(builtin_spec("transfer_accuracy_surrogate"))
 
 GRID_ATTACKS: tuple[str, ...] = ("fgsm", "tgsm")
 
@@ -87,19 +57,19 @@ def craft_plan(track: Track, settings: Mapping[str, Any]) -> list[tuple[str, str
     iterate; see the module docstring for PGD's restart policy)."""
     base = track.threat
     plan: list[tuple[str, str, ThreatModel, dict[str, Any]]] = []
-    for attack in settings.get("grid_attacks", GRID_ATTACKS):
+    for attack in settings["grid_attacks"]:
         for value in settings["eps_grid"]:
             eps = parse_eps(value)
             threat = ThreatModel(base.norm, eps, f"{base.norm.value}:{value}", base.lower, base.upper)
             kwargs: dict[str, Any] = (
-                {"steps": int(settings.get("tgsm_steps", 1)), "early_stop": False} if attack == "tgsm" else {}
+                {"steps": int(settings["tgsm_steps"]), "early_stop": False} if attack == "tgsm" else {}
             )
             plan.append((attack_label(attack, eps), attack, threat, kwargs))
     pgd_kwargs: dict[str, Any] = {
         "steps": int(settings["pgd_steps"]),
         "step_size": float(settings["pgd_step_size"]),
         "random_start": True,
-        "restarts": int(settings.get("pgd_restarts", 1)),
+        "restarts": int(settings["pgd_restarts"]),
         "early_stop": False,  # the full-budget final iterate, never the first iterate past the source's boundary
     }
     plan.append((headline_label(track), "pgd", base, pgd_kwargs))
@@ -111,6 +81,27 @@ def headline_label(track: Track) -> str:
     return attack_label("pgd", track.threat.eps)
 
 
+@settings_dataclass(frozen=True)
+class CraftSettings(StageSettings):
+    """``[stages.craft]``: budgets as numbers or exact fractions (``"8/255"``)."""
+
+    n: int = 256
+    eps_grid: list[float | str] = dataclasses.field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    grid_attacks: list[str] = dataclasses.field(default_factory=lambda: list(GRID_ATTACKS))
+    tgsm_steps: int = 1
+    pgd_steps: int = 40
+    pgd_step_size: float = 0.01
+    pgd_restarts: int = 1
+    eot_draws: int = 8
+
+
+@settings_dataclass(frozen=True)
+class TransferSettings(StageSettings):
+    """``[stages.transfer]``: the fixed surrogate sources of the comparable ``transfer_accuracy_surrogate``."""
+
+    surrogates: list[str] = dataclasses.field(default_factory=lambda: ["standard"])
+
+
 @STAGES.register("craft")
 class CraftStage(Stage):
     """Adversarial examples crafted on the entry's model, kept as uint8 tensors in the cell store."""
@@ -118,19 +109,7 @@ class CraftStage(Stage):
     order = 40
     version = "2"  # v2: every image, PGD's full-budget final iterate (v1: correct-only, early stop)
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.craft]`` with defaults filled in."""
-        defaults: dict[str, Any] = {
-            "n": 256,
-            "eps_grid": [0.1, 0.2, 0.3, 0.4, 0.5],
-            "grid_attacks": list(GRID_ATTACKS),
-            "tgsm_steps": 1,
-            "pgd_steps": 40,
-            "pgd_step_size": 0.01,
-            "pgd_restarts": 1,
-            "eot_draws": 8,
-        }
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = CraftSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Craft every set of :func:`craft_plan` on the entry's model."""
@@ -160,10 +139,7 @@ class TransferStage(Stage):
     order = 45
     version = "2"  # v2: cells read the v2 craft sets (every image, full-budget PGD)
 
-    def settings(self, track: Track, quick: bool) -> dict[str, Any]:
-        """``[stages.transfer]`` with defaults filled in."""
-        defaults: dict[str, Any] = {"surrogates": ["standard"]}
-        return {**defaults, **track.stage_settings(self.name, quick=quick)}
+    Settings = TransferSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of ``ctx.entry`` on the sets crafted on ``ctx.source``."""

@@ -36,8 +36,8 @@ from attacks.radii import DOMAIN, minimal_radii
 from bench.data import load_track_data
 from bench.models import build_architecture
 from bench.plugins import ATTACKS, DEFENSES
+from bench.running.training import FitContext, seeded
 from bench.track import load_track
-from bench.training import FitContext, seeded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, table

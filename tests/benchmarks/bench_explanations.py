@@ -27,10 +27,10 @@ from bench.data import load_track_data
 from bench.models import build_architecture
 from bench.plugins import EXPLAINERS
 from bench.protocols import evaluation_mode
+from bench.running.training import FitContext, seeded
 from bench.scores import explanation_robustness as er
 from bench.scores import fidelity
 from bench.track import load_track
-from bench.training import FitContext, seeded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, best_of, table

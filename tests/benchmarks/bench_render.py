@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.compare import score_infos
+from bench.results.scores import score_infos
 from leaderboard.render import render_records
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_records
 from leaderboard.view import build_site

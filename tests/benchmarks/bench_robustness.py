@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.api import run_track
 from bench.entries import load_entries
+from bench.frontends.api import run_track
 from bench.models import build_architecture
-from bench.runner import CellContext, RunSpec, all_keys, plan_cells
+from bench.running.runner import CellContext, RunSpec, all_keys, plan_cells
+from bench.running.training import seeded
 from bench.scores.ara import ara_exact, ara_histogram
 from bench.stages.transfer import TransferStage
 from bench.track import load_track
-from bench.training import seeded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

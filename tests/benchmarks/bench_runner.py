@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.api import run_track
 from bench.entries import Entry
+from bench.frontends.api import run_track
 from bench.manifest import parse_manifest
-from bench.runner import RunSpec, plan_cells
+from bench.running.runner import RunSpec, plan_cells
 from bench.track import load_track
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

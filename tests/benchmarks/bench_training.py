@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from bench.data import load_track_data
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
+from bench.running.training import FitContext
 from bench.track import load_track
-from bench.training import FitContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, table

@@ -18,8 +18,8 @@ from bench.data import TrackData
 from bench.manifest import load_manifest
 from bench.plugins import DEFENSES
 from bench.protocols import Defense
+from bench.running.training import FitContext, seeded
 from bench.track import TRACKS, Track
-from bench.training import FitContext, seeded
 
 NAMES = DEFENSES.names()
 TINY = 64  # train on the first 64 images, batch 32, one epoch: 2 optimiser steps. Step 0 falls in every

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.api import run_track
 from bench.data import TrackData
-from bench.records import Record
+from bench.frontends.api import run_track
+from bench.results.records import Record
 from bench.scores.ara import accuracy_curve, ara_exact, ara_histogram
 from tests.checkpoint_entries import write_checkpoint_entry
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import read_record
+from bench.results.records import read_record
 from bench.track import load_track
 from leaderboard.claims import Verdict, track_claims
 

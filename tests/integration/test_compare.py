@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.api import default_results_root, run_track
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
-from bench.compare import compare_records, find_record
 from bench.data import TrackData
+from bench.frontends.api import run_track
 from bench.models import build_architecture
+from bench.results.compare import compare_records, find_record
+from bench.results.places import default_results_root
 from bench.track import Track
 
 

@@ -26,17 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.api import run_track
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
-from bench.compare import ranking
 from bench.data import indices_sha256, load_track_data
+from bench.frontends.api import run_track
+from bench.frontends.submit import GIB
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
 from bench.protocols import Defense, DefenseCard, TrainState
-from bench.records import read_record
-from bench.store import CorruptCellWarning
-from bench.submit import GIB
+from bench.results.ranking import ranking
+from bench.results.records import read_record
+from bench.running.store import CorruptCellWarning
 from bench.track import load_track
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gaussian_noise"
@@ -192,14 +192,29 @@ def test_a_memory_limit_below_what_torch_needs_is_refused_with_the_reason(
 
 def test_the_child_explains_an_import_that_hits_the_memory_limit() -> None:
     """What the floor above protects against: the child under 2 GiB fails inside torch's import."""
+<<<<<<< HEAD
     cmd = [sys.executable, "-m", "bench.sandbox", "--child", "cli", str(2 * GIB), "cpu", "--", "run", "--help"]
+=======
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.frontends.sandbox",
+        "--child",
+        "cli",
+        str(2 * GIB),
+        "cpu",
+        "--",
+        "run",
+        "--help",
+    ]
+>>>>>>> issue-16
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert "torch needs about 3.3 GiB of address space to load: raise --memory-gb" in done.stderr, done.stderr
 
 
 def test_the_rank_line_ends_in_one_period() -> None:
-    from bench.submit import SubmitReport
+    from bench.frontends.submit import SubmitReport
 
     report = SubmitReport(
         "e", "mnist5k", Path("r"), "ok", {}, 1, 2, "", "pgd_accuracy", "PGD acc.", None, Path("l"), 0.0
@@ -250,7 +265,7 @@ class LookupDefense(_CrossEntropy):
     name: ClassVar[str] = "test_lookup"
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        published = load_track_data(self.track)  # what a hostile entry read via bench.runner.track_data
+        published = load_track_data(self.track)  # what a hostile entry read via bench.running.runner.track_data
         return Lookup(model, published.eval_x, published.eval_y)
 
 

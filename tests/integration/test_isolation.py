@@ -27,10 +27,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.api import run_track
 from bench.cli import main
-from bench.isolation import UNISOLATED, evaluation_data_paths, isolation_problem
-from bench.records import read_record, write_record
+from bench.frontends.api import run_track
+from bench.frontends.isolation import UNISOLATED, evaluation_data_paths, isolation_problem
+from bench.results.records import read_record, write_record
 from tests.submissions import HEAD, World, snapshot, world_with_standard, write_entry
 
 STAGE_ARGS = ("--stages", "clean", "pgd", "--baselines", "standard")
@@ -86,7 +86,7 @@ def from_cmdlines(flag):
 
 
 def read_eval_images():
-    from bench.runner import track_data
+    from bench.running.runner import track_data
 
     return len(track_data("mnist5k", None).eval_y) > 0
 
@@ -297,9 +297,11 @@ class Gentle(Defense):
 def test_without_isolation_code_entries_are_refused_unless_the_maintainer_allows_it(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bench.isolation
+    import bench.frontends.isolation
 
-    monkeypatch.setattr(bench.isolation, "isolation_problem", lambda: "bubblewrap is not installed (simulated)")
+    monkeypatch.setattr(
+        bench.frontends.isolation, "isolation_problem", lambda: "bubblewrap is not installed (simulated)"
+    )
     entry = write_entry(
         tmp_path / "gentle",
         f'name = "gentle"\n{HEAD}[defense]\nname = "gentle_defense"\nmodule = "defense.py"\n',
@@ -335,9 +337,9 @@ def test_a_model_class_defined_only_in_the_entry_folder_scores_as_it_does_direct
     from bench.entries import Entry
     from bench.manifest import load_manifest
     from bench.plugins import STAGES
-    from bench.runner import CellContext, RunSpec, all_keys, plan_cells, track_data
+    from bench.running.runner import CellContext, RunSpec, all_keys, plan_cells, track_data
+    from bench.running.training import FitContext
     from bench.track import load_track
-    from bench.training import FitContext
 
     track = load_track("mnist5k")
     folder = tmp_path / "byo"
@@ -410,11 +412,11 @@ class Quantizing(Defense):
 
 
 def test_a_defense_with_its_own_wrap_becomes_an_exported_graph(world: World, tmp_path: Path) -> None:
-    from bench.build import build_artifact, scratch_folder
     from bench.entries import Entry
-    from bench.isolation import Isolation, build_env
+    from bench.frontends.build import build_artifact, scratch_folder
+    from bench.frontends.isolation import Isolation, build_env
+    from bench.frontends.sandbox import Limits
     from bench.manifest import load_manifest
-    from bench.sandbox import Limits
     from bench.track import load_track
 
     folder = write_entry(

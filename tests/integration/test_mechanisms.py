@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.adversarial import pgd
-from bench.checks import large_eps_accuracy, transfer_beats_whitebox
 from bench.data import TrackData
 from bench.plugins import ATTACKS
 from bench.protocols import evaluation_mode
+from bench.running.adversarial import pgd
+from bench.running.checks import large_eps_accuracy, transfer_beats_whitebox
 from bench.track import Track
 from bench.types import Norm, ThreatModel
 from defenses.activation_sensitivity import mean_activation_change

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.api import load_model, run_track
 from bench.data import load_track_data
+from bench.frontends.api import load_model, run_track
 from bench.plugins import ATTACKS
-from bench.records import read_record
+from bench.results.records import read_record
 from bench.stages.pgd_sweep import default_grid
 from bench.track import load_track
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bench.api import run_track
 from bench.data import indices_sha256, load_track_data
+from bench.frontends.api import run_track
 from bench.track import load_track
 
 ray = pytest.importorskip("ray", reason="the optional ray extra is not installed")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.api import load_model, run_track
-from bench.records import read_record
+from bench.frontends.api import load_model, run_track
+from bench.results.records import read_record
 
 STAGES = ["train", "clean", "pgd"]
 
@@ -224,7 +224,7 @@ def test_train_key_follows_resolved_hyperparameters(monkeypatch: pytest.MonkeyPa
     from bench.entries import Entry
     from bench.manifest import parse_manifest
     from bench.plugins import DEFENSES
-    from bench.runner import RunSpec, plan_cells
+    from bench.running.runner import RunSpec, plan_cells
 
     def train_key(hp: dict[str, object]) -> str:
         m = parse_manifest(

@@ -19,8 +19,9 @@ import torch
 
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
+from bench.frontends.api import run_track
 from bench.models import build_architecture
-from bench.records import read_record, write_record
+from bench.results.records import read_record, write_record
 from bench.track import load_track
 from tests.submissions import HEAD, World, world_with_standard, write_entry
 
@@ -187,7 +188,7 @@ def misbehaving(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[
     mode -> (error message, entry folder, whether the records were left untouched)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.submit import EvaluationFailedError, Limits, submit
+    from bench.frontends.submit import EvaluationFailedError, Limits, submit
 
     root = tmp_path_factory.mktemp("misbehaving")
     before = world.snapshot()
@@ -236,12 +237,14 @@ def test_a_misbehaving_entry_module_is_recorded_not_fatal(
 def test_a_failed_evaluation_exits_3(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bench.submit
+    import bench.frontends.submit
 
     def fail(*args: object, **kwargs: object) -> None:
-        raise bench.submit.EvaluationFailedError("the evaluation of 'x' was killed by SIGKILL (out of memory?)")
+        raise bench.frontends.submit.EvaluationFailedError(
+            "the evaluation of 'x' was killed by SIGKILL (out of memory?)"
+        )
 
-    monkeypatch.setattr(bench.submit, "submit", fail)
+    monkeypatch.setattr(bench.frontends.submit, "submit", fail)
     assert main(world.submit(EXAMPLE)) == 3
     assert "submission refused: the evaluation of 'x' was killed by SIGKILL" in capsys.readouterr().err
 

@@ -20,16 +20,16 @@ import pytest
 import torch
 from torch import nn
 
-from bench.api import RunReport, run_track
-from bench.checks import Check
 from bench.entries import load_entries
+from bench.frontends.api import RunReport, run_track
 from bench.models import ARCHITECTURES, build_architecture, small_cnn
 from bench.plugins import ATTACKS
-from bench.records import Record
-from bench.runner import CellContext, RunSpec, all_keys, plan_cells
+from bench.results.records import Record
+from bench.running.checks import Check
+from bench.running.runner import CellContext, RunSpec, all_keys, plan_cells
+from bench.running.training import seeded
 from bench.stages.transfer import craft_plan, headline_label
 from bench.track import Track
-from bench.training import seeded
 from tests.broken_models import Quantized
 from tests.checkpoint_entries import write_checkpoint_entry
 

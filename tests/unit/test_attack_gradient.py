@@ -8,9 +8,9 @@ import torch
 import torchattacks
 from torch import Tensor, nn
 
-from bench.adversarial import momentum_iterative, pgd
 from bench.data import TrackData
 from bench.plugins import ATTACKS
+from bench.running.adversarial import momentum_iterative, pgd
 from bench.types import Norm, ThreatModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")

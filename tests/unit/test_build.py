@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from bench.build import GRAPH, META, WEIGHTS, BuildError, install_artifact
 from bench.checkpoint import state_dict_bytes
 from bench.entries import Entry
+from bench.frontends.build import GRAPH, META, WEIGHTS, BuildError, install_artifact
+from bench.frontends.sandbox import SandboxResult
 from bench.manifest import parse_manifest
 from bench.models import build_architecture
-from bench.sandbox import SandboxResult
 from bench.track import load_track
 
 RESULT = SandboxResult(0, False, 1.0, "")

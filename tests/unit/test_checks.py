@@ -11,15 +11,15 @@ import torch
 from scipy.stats import binomtest
 from torch import Tensor, nn
 
-from bench import checks
-from bench.checks import Check
 from bench.data import TrackData
 from bench.entries import Entry
 from bench.manifest import parse_manifest
 from bench.plugins import ATTACKS, FINALIZERS
 from bench.protocols import StageOutput
-from bench.runner import RecordDraft
-from bench.scores.accuracy import wilson_interval
+from bench.results.intervals import wilson_interval
+from bench.running import checks
+from bench.running.checks import Check
+from bench.running.runner import RecordDraft
 from bench.track import Track
 from bench.types import Flag, Severity, ThreatModel
 from tests.broken_models import (

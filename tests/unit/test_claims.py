@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.records import EntryInfo, Provenance, Record, ScoreRecord
+from bench.results.records import EntryInfo, Provenance, Record, ScoreRecord
 from leaderboard.claims import PAPERS, Evidence, Gate, Verdict, build_claims, disjoint_above, track_claims
 from leaderboard.render import render_records
 from leaderboard.synthetic import SYNTHETIC_SPECS

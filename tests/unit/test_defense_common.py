@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bench.models import SmallCNN, half_huber_relu
-from bench.training import seeded
+from bench.running.training import seeded
 from defenses.adversarial_training import pgd_step_size
 from defenses.common import (
     BOOPATHY_MNIST_TOTAL_STEPS,

@@ -13,8 +13,8 @@ from torch import nn
 
 from bench.plugins import DEFENSES
 from bench.protocols import rmse
+from bench.running.training import FitContext, seeded
 from bench.track import load_track
-from bench.training import FitContext, seeded
 from defenses.activation_sensitivity import (
     activation_change,
     activation_modules,

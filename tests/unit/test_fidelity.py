@@ -197,7 +197,7 @@ def test_bad_inputs_raise(standard_model: nn.Module, images: Tensor) -> None:
 
 # --------------------------------------------------------------------------------------------- the stage
 class StageContext:
-    """The part of :class:`bench.runner.CellContext` a stage uses, around an in-memory model."""
+    """The part of :class:`bench.running.runner.CellContext` a stage uses, around an in-memory model."""
 
     def __init__(self, stage: str, track: Track, data: TrackData, model: nn.Module, quick: bool = True) -> None:
         self.stage = STAGES.create(stage)

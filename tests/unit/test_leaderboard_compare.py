@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from bench.compare import compare_records, dumps, format_text, per_image, score_infos
-from bench.records import ScoreRecord
-from bench.scores.paired import (
+from bench.frontends.verify import tolerance
+from bench.results.compare import compare_records, per_image
+from bench.results.compare_text import dumps, format_text
+from bench.results.paired import (
     bootstrap_interval,
     clopper_pearson,
     difference_from_intervals,
@@ -24,7 +25,8 @@ from bench.scores.paired import (
     mcnemar_p_value,
     paired_bootstrap,
 )
-from bench.verify import tolerance
+from bench.results.records import ScoreRecord
+from bench.results.scores import score_infos
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record
 
 INFOS = score_infos(SYNTHETIC_SPECS)

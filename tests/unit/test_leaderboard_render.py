@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord, write_record
+from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord, write_record
 from leaderboard.render import render_records, render_site
 from leaderboard.synthetic import HOSTILE_TITLE, SYNTHETIC_SPECS, synthetic_record, tiny_png
 

@@ -7,8 +7,9 @@ import base64
 import numpy as np
 import pytest
 
-from bench.compare import ScoreInfo, ranking, score_infos
-from bench.records import FlagRecord
+from bench.results.ranking import ranking
+from bench.results.records import FlagRecord
+from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record, synthetic_records, tiny_png
 from leaderboard.view import (
     build_site,

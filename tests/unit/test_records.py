@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.atomic import atomic_write_bytes, atomic_write_json
 from bench.manifest import ManifestError, load_manifest, parse_manifest
-from bench.records import (
+from bench.results.atomic import atomic_write_bytes, atomic_write_json
+from bench.results.records import (
     EntryInfo,
     Provenance,
     Record,
@@ -64,6 +64,39 @@ def test_schema_errors_name_the_field(tmp_path: Path) -> None:
     (tmp_path / "trunc.json").write_text('{"schema_version": 1, "track"')
     with pytest.raises(RecordError, match="unreadable record"):
         read_record(tmp_path / "trunc.json")
+
+
+@pytest.mark.parametrize(
+    ("stage", "section", "path"),
+    [
+        ("clean", {"correct": [1, 0, 2]}, r"details\.clean\.correct\.2"),
+        ("pgd", {"robust": "all"}, r"details\.pgd\.robust"),
+        ("transfer", {"worst_robust": [0.5]}, r"details\.transfer\.worst_robust\.0"),
+        ("ara", {"curves": {"attack": {"x": [0, "far"], "y": [1, 0]}}}, r"details\.ara\.curves\.attack\.x\.1"),
+        ("ara", {"curves": {"attack": {"y": [1, 0]}}}, r"details\.ara\.curves\.attack\.x"),
+        ("explain", {"gallery": [{"caption": "c", "images": [{"label": "no png"}]}]}, r"gallery\.0\.images\.0\.png"),
+        ("sanity", {"table": {"not": "rows"}}, r"details\.sanity\.table"),
+        ("explain", ["not", "a", "mapping"], r"details\.explain: a stage's details must be a mapping"),
+    ],
+)
+def test_details_are_typed_and_checked_on_read(tmp_path: Path, stage: str, section: object, path: str) -> None:
+    data = make_record().model_dump(mode="json")
+    data["details"][stage] = section
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=path):
+        read_record(tmp_path / "bad.json")
+
+
+def test_free_form_details_and_well_formed_shapes_load(tmp_path: Path) -> None:
+    rec = make_record()
+    details = {
+        **rec.details,
+        "ara": {"curves": {"attack": {"x": [0, 0.1], "y": [0.9, None], "title": "t"}}, "chance": 0.1},
+        "explain": {"gallery": [{"caption": "c", "images": [{"label": "l", "png": "AAAA"}]}], "table": [{"a": 1}]},
+        "pgd_sweep": {"robust": {"0.1": [1, 0]}},  # free form where the stage has no fixed per-image vector
+    }
+    path = write_record(rec.model_copy(update={"details": details}), tmp_path)
+    assert read_record(path).details == details
 
 
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import score_infos
 from bench.manifest import ManifestError, Reference, load_manifest
 from bench.plugins import SCORES
-from bench.records import ReferenceRecord
+from bench.results.records import ReferenceRecord
+from bench.results.scores import score_infos
 from leaderboard.render import render_records
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record
 from leaderboard.view import reference_gap, reference_note

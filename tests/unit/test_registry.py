@@ -52,10 +52,31 @@ def test_invalid_names_rejected() -> None:
         reg.add("", 1)
 
 
-def test_lazy_plugin_loading_imports_once() -> None:
-    reg: Registry[int] = Registry("lazy", plugins=("json",))
-    assert reg.names() == []  # importing json registers nothing, but must not fail
-    assert reg._loaded
+def test_lazy_plugin_loading_runs_the_loader_once() -> None:
+    calls: list[int] = []
+    reg: Registry[int] = Registry("lazy", load=lambda: calls.append(1))
+    assert calls == []  # nothing is imported before the first lookup
+    assert reg.names() == []
+    assert "x" not in reg
+    assert calls == [1]
+
+
+def test_entry_points_register_third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third-party package declares ``[project.entry-points."robex.<kind>"] name = "module:object"``."""
+    from importlib import metadata
+
+    eps = metadata.EntryPoints(
+        [
+            metadata.EntryPoint("seven", "operator:index", "robex.numbers"),
+            metadata.EntryPoint("json_module", "json", "robex.numbers"),  # a module registers itself on import
+        ]
+    )
+    monkeypatch.setattr(metadata, "entry_points", lambda group: eps.select(group=group))
+    reg: Registry[object] = Registry("number", group="robex.numbers")
+    import operator
+
+    assert reg.get("seven") is operator.index
+    assert "json_module" not in reg
 
 
 @pytest.mark.parametrize("registry", [TRACKS, DEFENSES, ATTACKS, EXPLAINERS, SCORES, STAGES])

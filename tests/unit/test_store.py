@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.protocols import StageOutput
-from bench.store import CellMeta, CellStore, CorruptCellError, CorruptCellWarning, payload_checksum
+from bench.running.store import CellMeta, CellStore, CorruptCellError, CorruptCellWarning, payload_checksum
 from bench.types import Flag, ScoreValue, Severity
 
 META = CellMeta(stage="train", entry="e", source=None, wall_time_s=1.5, device="cpu")

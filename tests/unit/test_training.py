@@ -16,7 +16,7 @@ from bench.checkpoint import (
     state_dict_bytes,
 )
 from bench.plugins import DEFENSES
-from bench.training import FitContext, TrainingDivergedError, seeded
+from bench.running.training import FitContext, TrainingDivergedError, seeded
 
 
 def _train(track, data, seed: int) -> str:  # type: ignore[no-untyped-def]

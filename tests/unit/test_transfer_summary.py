@@ -8,7 +8,7 @@ import pytest
 from bench.protocols import StageOutput
 from bench.scores.ara import budget_area
 from bench.scores.transfer import column, summarize_row, transfer_matrix, update_matrix
-from bench.stages.transfer import TransferStage, craft_plan, headline_label
+from bench.stages.transfer import CraftStage, TransferStage, craft_plan, headline_label
 from bench.track import Track
 
 N = 4
@@ -128,7 +128,7 @@ def test_matrix_helpers() -> None:
 
 
 def test_craft_plan(track: Track) -> None:
-    settings = track.stage_settings("craft")
+    settings = CraftStage().settings(track, quick=False)
     plan = craft_plan(track, {**settings, "eps_grid": [0.1, "1/5"]})
     labels = [p[0] for p in plan]
     assert labels == ["fgsm@0.1", "fgsm@0.2", "tgsm@0.1", "tgsm@0.2", headline_label(track)]

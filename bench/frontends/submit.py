@@ -1,0 +1,312 @@
+"""``robex submit PATH``: validate an entry, build it in isolation, score the artifact, install its record.
+
+1. The manifest is validated (:mod:`bench.manifest`; errors name the field and the expected form), then
+   everything the parent can check without running entry code: the track, a registered defense and its
+   hyperparameters, a shipped module's file, a checkpoint's sha256 and safetensors header (never
+   unpickled), the claimed scores' names, and that the name is free.
+2. **Build** (entries that ship code only: a defense module, or a model module for any architecture): the
+   entry's code runs in an isolated child (:mod:`bench.frontends.isolation`: bubblewrap namespaces, no network, no
+   host files but read-only system and Python folders, the training split only, a scratch folder as the
+   only writable place, a cleared environment, the time and memory limits) and produces a model artifact
+   (:mod:`bench.frontends.build`, :mod:`bench.artifact`), installed under ``<store>/artifacts/<sha256>/``. Where
+   isolation is unavailable the entry is refused, unless the maintainer passes ``allow_unisolated``.
+3. **Score**: ``robex run --entry-dir ARTIFACT`` (the track's protocol, with its baselines for the transfer
+   stages) in a separate limited process that never imports entry code (``$ROBEX_NO_ENTRY_CODE``) and
+   reads only the artifact; its records go to a staging folder.
+4. Only the parent writes records: when the scorer finished and the entry's record is not ``failed``,
+   that one record (with the artifact's sha256 and the build's isolation in its provenance) is installed
+   atomically; the site is re-rendered and the entry's rank is reported. On every failure the existing
+   records stay untouched; a JSON log of the attempt is written under the store
+   (``<store>/submissions/<track>/<entry>.json``).
+
+Other entries' records are not rewritten: the new entry's transfer row and column live in its own record,
+and the site's heatmap reads both directions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from bench.entries import NO_ENTRY_CODE_ENV
+from bench.frontends.admission import EvaluationFailedError as EvaluationFailedError
+from bench.frontends.admission import SubmissionError as SubmissionError
+from bench.frontends.admission import validate_entry as validate_entry
+from bench.frontends.cli_options import to_argv
+from bench.frontends.sandbox import GIB as GIB
+from bench.frontends.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
+from bench.frontends.sandbox import SANDBOX_ENV as SANDBOX_ENV
+from bench.frontends.sandbox import Limits as Limits
+from bench.frontends.sandbox import SandboxResult as SandboxResult
+from bench.frontends.sandbox import run_limited as run_limited
+
+if TYPE_CHECKING:
+    from bench.entries import Entry
+    from bench.frontends.build import Built
+    from bench.results.records import Record
+    from bench.track import Track
+
+
+@dataclass(frozen=True)
+class SubmitReport:
+    """What a successful submission did."""
+
+    entry: str
+    track: str
+    record: Path
+    status: str
+    errors: dict[str, str]
+    rank: int | None
+    ranked_total: int
+    rank_reason: str
+    sort_score: str | None
+    sort_title: str
+    site: Path | None
+    log: Path
+    wall_time_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Human-readable lines for the CLI."""
+        lines = [f"Record: {self.record}"]
+        if self.errors:
+            lines.append(f"Status {self.status}; stage errors:")
+            lines += [f"  {k}: {v.splitlines()[-1] if v else ''}" for k, v in sorted(self.errors.items())]
+        if self.rank is not None:
+            by = self.sort_title.rstrip(".")  # titles may end in an abbreviation's period ("PGD acc.")
+            lines.append(f"{self.entry} ranks {self.rank} of {self.ranked_total} on {self.track} by {by}.")
+        else:
+            lines.append(f"{self.entry} is not ranked on {self.track}: {self.rank_reason}.")
+        lines += self.notes
+        if self.site is not None:
+            lines.append(f"Leaderboard: {self.site.resolve()}")
+        return "\n".join(lines)
+
+
+def _write_log(store: Path, track: str, name: str, payload: Mapping[str, Any]) -> Path:
+    from bench.results.atomic import atomic_write_json
+
+    path = store / "submissions" / track / f"{name}.json"
+    atomic_write_json(path, payload)
+    return path
+
+
+def _build(
+    entry: Entry,
+    track: Track,
+    store: Path,
+    quick: bool,
+    device: str,
+    data_root: str | None,
+    limits: Limits,
+    allow_unisolated: bool,
+    echo: IO[str] | None,
+) -> Built | None:
+    """Entries that ship code: build their artifact in isolation (``None`` for entries without code)."""
+    from bench.frontends.build import BuildError, build_artifact, scratch_folder
+    from bench.frontends.isolation import IsolationUnavailableError, choose_isolation
+
+    if not entry.ships_code:
+        return None
+    scratch = scratch_folder()
+    try:
+        try:
+            isolation = choose_isolation(scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device)
+        except IsolationUnavailableError as exc:
+            raise SubmissionError(str(exc)) from None
+        try:
+            return build_artifact(
+                entry,
+                track,
+                store=store,
+                quick=quick,
+                limits=limits,
+                isolation=isolation,
+                scratch=scratch,
+                data_root=data_root,
+                device=device,
+                echo=echo,
+            )
+        except BuildError as exc:
+            tail = exc.result.output_tail if exc.result is not None else ""
+            payload = {"entry": entry.name, "track": track.name, "status": "refused", "error": str(exc)}
+            where = _write_log(
+                store, track.name, entry.name, {**payload, "output_tail": tail, "limits": asdict(limits)}
+            )
+            last = "\n".join(tail.strip().splitlines()[-15:])
+            raise EvaluationFailedError(
+                f"{exc}. No record was written. Log: {where}" + (f"\nLast output:\n{last}" if last else "")
+            ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _build_log(built: Built | None) -> dict[str, Any] | None:
+    if built is None:
+        return None
+    return {
+        "artifact": str(built.folder),
+        "sha256": built.sha256,
+        "kind": built.kind,
+        "isolation": built.isolation,
+        "wall_time_s": round(built.result.wall_time_s, 3),
+        "output_tail": built.result.output_tail,
+    }
+
+
+def _with_provenance(record: Record, entry: Entry, built: Built | None) -> Record:
+    """The scorer's record of an artifact, told what was submitted: the entry as its manifest states it
+    (a recipe stays a recipe), the defense's card, the artifact's sha256 and how the build was isolated."""
+    from bench.running.assemble import entry_info
+    from bench.running.runner import RecordDraft
+
+    ck = entry.manifest.checkpoint
+    if built is None:
+        digest = entry.artifact_sha256() if ck is not None else ""
+        return record.model_copy(
+            update={"provenance": record.provenance.model_copy(update={"artifact_sha256": digest})}
+        )
+    info = entry_info(RecordDraft(entry=entry), built.architecture, built.card)
+    provenance = record.provenance.model_copy(update={"artifact_sha256": built.sha256, "isolation": built.isolation})
+    train = dict(record.details.get("train", {}))
+    details = {**record.details, "train": {**train, **built.training, "artifact": built.kind}}
+    return record.model_copy(update={"entry": info, "provenance": provenance, "details": details})
+
+
+def submit(
+    path: str | Path,
+    *,
+    results_root: str | Path | None = None,
+    site: str | Path | None = None,
+    store: str | Path | None = None,
+    quick: bool = False,
+    device: str = "auto",
+    data_root: str | None = None,
+    stages: Sequence[str] | None = None,
+    baselines: Sequence[str] | None = None,
+    limits: Limits | None = None,
+    replace: bool = False,
+    publish_site: bool = True,
+    echo: IO[str] | None = None,
+    allow_unisolated: bool = False,
+) -> SubmitReport:
+    """Validate, build in isolation, score the artifact, install the record, re-render the site; see the
+    module docstring.
+
+    ``baselines`` limits which baseline entries join the run (default: all of the track's); their cells
+    come from the store when they were computed before. ``allow_unisolated`` lets an entry's code run
+    without isolation where none works (the record says so).
+    """
+    from bench.entries import load_entries
+    from bench.frontends.api import default_results_root, publish, resolve_device
+    from bench.plugins import SCORES
+    from bench.results.compare import track_records
+    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
+    from bench.results.records import RecordError, read_record, record_path, write_record
+    from bench.running.store import default_store
+
+    lim = limits or Limits()
+    root = Path(results_root) if results_root else default_results_root()
+    store_root = Path(store) if store else default_store()
+    entry, track = validate_entry(path, root, quick=quick, replace=replace)
+    dev = resolve_device(device)
+    known = [e.name for e in load_entries(track)]
+    chosen = known if baselines is None else list(baselines)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise SubmissionError(f"--baselines: {unknown} are not baseline entries of {track.name!r} ({known})")
+    start = time.perf_counter()
+    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
+    scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
+    with tempfile.TemporaryDirectory(prefix="robex-submit-") as staging:
+        argv = to_argv(
+            "run",
+            track=track.name,
+            entry_dir=[str(scored_folder)],
+            entries=[*chosen, entry.name],
+            store=str(store_root),
+            results=staging,
+            no_site=True,
+            device=dev,
+            quick=quick,
+            stages=stages or None,
+            data_root=data_root,
+        )
+        env = {**os.environ, SANDBOX_ENV: "1", "PYTHONUNBUFFERED": "1", NO_ENTRY_CODE_ENV: "1"}
+        result = run_limited(argv, lim, echo=echo, device=dev, env=env)
+        log = {
+            "entry": entry.name,
+            "track": track.name,
+            "command": ["robex", *argv],
+            "limits": asdict(lim),
+            "returncode": result.returncode,
+            "timed_out": result.timed_out,
+            "wall_time_s": round(result.wall_time_s, 3),
+            "output_tail": result.output_tail,
+            "build": _build_log(built),
+        }
+        staged = record_path(Path(staging), track.name, entry.name, quick=quick)
+        failure = None
+        record = None
+        if result.returncode not in (0, 3) or result.timed_out:
+            failure = f"the evaluation of {entry.name!r} {result.explain(lim)}"
+        elif not staged.is_file():
+            failure = f"the evaluation of {entry.name!r} finished without writing its record"
+        else:
+            try:
+                record = read_record(staged)
+            except RecordError as exc:
+                failure = f"the evaluation of {entry.name!r} wrote an unreadable record: {exc}"
+            else:
+                if record.status == "failed":
+                    errs = "; ".join(
+                        f"{k}: {v.strip().splitlines()[-1] if v.strip() else 'failed'}"
+                        for k, v in sorted(record.errors.items())
+                    )
+                    failure = f"the evaluation of {entry.name!r} failed: {errs}"
+        if failure is not None or record is None:
+            log["status"] = "refused"
+            log["error"] = failure
+            where = _write_log(store_root, track.name, entry.name, log)
+            tail = "\n".join(result.output_tail.strip().splitlines()[-15:])
+            raise EvaluationFailedError(
+                f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
+            )
+        installed = write_record(_with_provenance(record, entry, built), root)
+    log["status"] = "installed"
+    log["record"] = str(installed)
+    where = _write_log(store_root, track.name, entry.name, log)
+    notes = ["(quick mode: ranked among quick-mode records only; they never enter the leaderboard)"] if quick else []
+    site_index = None
+    if publish_site:
+        try:
+            site_index = publish(root, site)
+        except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
+            notes.append(f"the record is installed but the site could not be rendered: {exc}")
+    records = track_records(root, track.name, quick=quick)
+    score = sort_score(records, DEFAULT_SORT)
+    higher = SCORES.get(score).higher_is_better if score and score in SCORES else True
+    placed = ranking(records, score, higher, include_quick=quick)
+    mine = next(p for p in placed if p.record.name == entry.name)
+    return SubmitReport(
+        entry=entry.name,
+        track=track.name,
+        record=installed,
+        status=record.status,
+        errors=dict(record.errors),
+        rank=mine.rank,
+        ranked_total=sum(1 for p in placed if p.rank is not None),
+        rank_reason=mine.reason,
+        sort_score=score,
+        sort_title=SCORES.get(score).title if score and score in SCORES else str(score),
+        site=site_index,
+        log=where,
+        wall_time_s=time.perf_counter() - start,
+        notes=notes,
+    )

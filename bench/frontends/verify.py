@@ -1,0 +1,316 @@
+"""``robex verify NAME``: re-run a cheap subset of an entry's evaluation and check its record's numbers.
+
+Every entry-scope stage behind the record's scores (clean, white-box, ARA, explanations, ...) runs again on
+the first ``n`` images of the track's evaluation subset (default 200; the stage's own ``n`` when smaller),
+on the entry's weights (the store's train cell, or trained/loaded again), in a fresh cell store. Pair stages
+(transfer) need every other entry and are not re-run; they are listed as not verified.
+
+Verification never runs an entry's own code (``$ROBEX_NO_ENTRY_CODE`` is set while it runs): an entry
+built from code is re-scored from its **artifact** (``<store>/artifacts/<sha256>/``, or ``--artifact``),
+whose sha256 is derived again from the files' bytes and must equal the record's ``artifact_sha256``. So
+neither entry code that patched the scorer when the record was made nor a swapped artifact can make the
+re-run agree with the record.
+
+How each re-run score is checked against the record (its tolerance): :mod:`bench.frontends.verify_checks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.frontends.verify_checks import ScoreCheck as ScoreCheck
+from bench.frontends.verify_checks import VerifyReport as VerifyReport
+from bench.frontends.verify_checks import check_score as check_score
+from bench.frontends.verify_checks import tolerance as tolerance
+
+if TYPE_CHECKING:
+    from bench.entries import Entry
+    from bench.protocols import StageOutput
+    from bench.results.records import Record
+    from bench.track import Track
+
+
+class VerificationError(ValueError):
+    """The record cannot be verified (no manifest, no weights, ...)."""
+
+
+def artifact_entry(record: Record, folder: Path) -> Entry:
+    """The artifact entry in ``folder``, after deriving its sha256 again from the files' bytes."""
+    from bench.artifact import artifact_sha256
+    from bench.checkpoint import sha256_bytes
+    from bench.entries import Entry
+    from bench.manifest import load_manifest
+
+    m = load_manifest(folder)
+    ck = m.checkpoint
+    if ck is None or ck.module is not None or m.name != record.entry.name:
+        raise VerificationError(f"{folder}: not the artifact of {record.entry.name!r}")
+    entry = Entry(m, str(folder))
+    weights = sha256_bytes(entry.file(ck.file).read_bytes())
+    graph = sha256_bytes(entry.file(ck.graph).read_bytes()) if ck.graph is not None else None
+    derived = artifact_sha256(weights, graph)
+    if derived != record.provenance.artifact_sha256:
+        raise VerificationError(
+            f"{folder}: the artifact's sha256 is {derived}, the record's {record.provenance.artifact_sha256}: "
+            "this is not the artifact the record was computed from"
+        )
+    return entry
+
+
+def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None, artifact: Path | None = None) -> Entry:
+    """The entry behind a record: its artifact (entries built from code), ``entry_dir``'s manifest, a
+    baseline manifest, or (for a recipe with a registered defense) a manifest rebuilt from the record."""
+    from bench.entries import Entry, load_entries
+    from bench.manifest import load_manifest, parse_manifest
+    from bench.plugins import DEFENSES
+
+    if record.provenance.isolation:  # built from the entry's code: only its artifact is ever scored
+        if artifact is None or not (artifact / "entry.toml").is_file():
+            raise VerificationError(f"the artifact of {record.entry.name!r} is not at {artifact}; pass --artifact")
+        return artifact_entry(record, artifact)
+    if entry_dir is not None:
+        p = Path(entry_dir)
+        m = load_manifest(p)
+        if m.name != record.entry.name:
+            raise VerificationError(f"{p}: manifest is for {m.name!r}, the record for {record.entry.name!r}")
+        entry = Entry(m, str(p if p.is_dir() else p.parent))
+        if entry.ships_code:
+            raise VerificationError(
+                f"{p}: this entry ships code, and its record has no artifact to re-score; submit it again"
+            )
+        if record.provenance.artifact_sha256 and entry.artifact_sha256() != record.provenance.artifact_sha256:
+            raise VerificationError(f"{p}: its checkpoint is not the artifact the record was computed from")
+        return entry
+    for e in load_entries(track):
+        if e.name == record.entry.name:
+            return e
+    info = record.entry
+    if info.kind == "recipe" and info.defense is not None and info.defense in DEFENSES:
+        m = parse_manifest(
+            {
+                "name": info.name,
+                "title": info.title,
+                "authors": info.authors,
+                "track": record.track,
+                "defense": {"name": info.defense, "hyperparameters": dict(info.hyperparameters)},
+            },
+            where=f"record of {info.name!r}",
+        )
+        return Entry(m, None)
+    raise VerificationError(
+        f"entry {info.name!r} is not a baseline and its record alone cannot rebuild it; pass --entry-dir PATH"
+    )
+
+
+def _rerun_outputs(
+    record: Record,
+    entry: Entry,
+    stages: Sequence[str],
+    *,
+    n: int,
+    store: Path,
+    device: str,
+    data_root: str | None,
+    report: VerifyReport,
+) -> dict[str, StageOutput]:
+    """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
+    from bench.plugins import STAGES
+    from bench.protocols import Scope
+    from bench.running.runner import RunSpec, execute_cell, plan_cells, with_requirements
+    from bench.running.store import CellMeta, CellStore
+
+    # The runner plans the re-run: the track's settings with every stage's ``n`` capped, keyed as any run.
+    spec = RunSpec(
+        track=record.track,
+        entries=(entry.to_payload(),),
+        store=str(store),
+        quick=record.quick,
+        device=device,
+        data_root=data_root,
+        stages=tuple(with_requirements(["train", *stages])),
+        max_images=n,
+    )
+    cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
+    train = cells["train"]
+    if record.provenance.cell_keys.get("train") not in (None, train.key):
+        report.notes.append("the train cell's key differs from the record's (track or recipe changed since)")
+    # A checkpoint (or built artifact) is loaded again from its files, never taken from the store's cache.
+    source = Path(tempfile.mkdtemp(prefix="robex-verify-weights-")) if entry.manifest.checkpoint else store
+    try:
+        res = execute_cell(
+            RunSpec(**{**spec.__dict__, "store": str(source)}), train, {("train", entry.name): train.key}
+        )
+        if not res.ok:
+            raise VerificationError(f"could not obtain the entry's weights: {res.error}")
+        trained = CellStore(source).get(train.key)
+    finally:
+        if source != store:
+            shutil.rmtree(source, ignore_errors=True)
+    sha = str(trained.details.get("sha256", ""))
+    if record.provenance.checkpoint_sha256:
+        report.weights_match = sha == record.provenance.checkpoint_sha256
+        if not report.weights_match:
+            report.notes.append(
+                f"weights sha256 {sha[:12]}… differs from the record's {record.provenance.checkpoint_sha256[:12]}… "
+                "(training is not bit-reproducible across machines); scores are checked on these weights"
+            )
+    with tempfile.TemporaryDirectory(prefix="robex-verify-") as tmp:
+        fresh = CellStore(tmp)
+        fresh.put(train.key, trained, CellMeta("train", entry.name, None, 0.0, device))
+        vspec = RunSpec(**{**spec.__dict__, "store": tmp})
+        keys = {(c.stage, entry.name): c.key for c in cells.values()}
+        outputs: dict[str, StageOutput] = {}
+        ordered = sorted((cells[s] for s in spec.stages or () if s != "train"), key=lambda c: (c.level, c.stage))
+        for cell in ordered:
+            if STAGES.get(cell.stage).scope is not Scope.ENTRY:
+                continue
+            result = execute_cell(vspec, cell, keys)
+            if not result.ok:
+                report.errors.append(f"stage {cell.stage} failed on re-run: {result.error}")
+                continue
+            outputs[cell.stage] = fresh.get(cell.key, with_tensors=False)
+    return outputs
+
+
+def _finalized(entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport) -> dict[str, StageOutput]:
+    """Scores the finalizers derive from the re-run outputs (those needing absent stages are skipped)."""
+    from bench.plugins import FINALIZERS
+    from bench.running.runner import RecordDraft
+
+    draft = RecordDraft(entry=entry, outputs=dict(outputs))
+    extra: dict[str, StageOutput] = {}
+    for name in FINALIZERS.names():
+        try:
+            extra[f"finalize:{name}"] = FINALIZERS.get(name)(draft)
+        except Exception as exc:  # a finalizer needing transfer results cannot run on a partial draft
+            report.notes.append(f"finalizer {name} not re-run: {type(exc).__name__}: {exc}")
+    return extra
+
+
+def verify(
+    name: str,
+    *,
+    track: str | None = None,
+    n: int = 200,
+    results_root: str | Path | None = None,
+    store: str | Path | None = None,
+    device: str = "auto",
+    data_root: str | None = None,
+    entry_dir: str | Path | None = None,
+    artifact: str | Path | None = None,
+    stages: Sequence[str] | None = None,
+    quick: bool = False,
+    z: float = 3.29,
+    slack: float = 0.02,
+) -> VerifyReport:
+    """Re-run the cheap subset and check every score it reproduces; see the module docstring."""
+    with _no_entry_code():
+        return _verify(
+            name,
+            track=track,
+            n=n,
+            results_root=results_root,
+            store=store,
+            device=device,
+            data_root=data_root,
+            entry_dir=entry_dir,
+            artifact=artifact,
+            stages=stages,
+            quick=quick,
+            z=z,
+            slack=slack,
+        )
+
+
+@contextlib.contextmanager
+def _no_entry_code() -> Iterator[None]:
+    from bench.entries import NO_ENTRY_CODE_ENV
+
+    before = os.environ.get(NO_ENTRY_CODE_ENV)
+    os.environ[NO_ENTRY_CODE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(NO_ENTRY_CODE_ENV, None)
+        else:
+            os.environ[NO_ENTRY_CODE_ENV] = before
+
+
+def _verify(
+    name: str,
+    *,
+    track: str | None,
+    n: int,
+    results_root: str | Path | None,
+    store: str | Path | None,
+    device: str,
+    data_root: str | None,
+    entry_dir: str | Path | None,
+    artifact: str | Path | None,
+    stages: Sequence[str] | None,
+    quick: bool,
+    z: float,
+    slack: float,
+) -> VerifyReport:
+    from bench.frontends.api import default_results_root, resolve_device
+    from bench.plugins import STAGES
+    from bench.protocols import Scope
+    from bench.results.compare import find_record
+    from bench.results.scores import info_for, score_infos
+    from bench.running.store import default_store
+    from bench.track import load_track
+
+    if n < 1:
+        raise ValueError("--n must be positive")
+    record = find_record(results_root or default_results_root(), name, track=track, quick=quick)
+    t = load_track(record.track)
+    store_root = Path(store) if store else default_store()
+    digest = record.provenance.artifact_sha256
+    where = Path(artifact) if artifact else (store_root / "artifacts" / digest if digest else None)
+    entry = resolve_entry(record, t, entry_dir, where)
+    report = VerifyReport(entry=record.entry.name, track=record.track, n=n)
+    ran = [s for s in record.provenance.cell_keys if s != "train" and s in STAGES]
+    chosen = [s for s in ran if STAGES.get(s).scope is Scope.ENTRY]
+    if stages:
+        unknown = sorted(set(stages) - set(chosen))
+        if unknown:
+            raise VerificationError(f"--stages {unknown}: not entry stages of this record ({chosen})")
+        chosen = [s for s in chosen if s in stages]
+    skipped = sorted(set(record.details) - set(chosen) - {"train"} - {s for s in record.details if ":" in s})
+    if skipped:
+        report.notes.append(f"not re-run: {', '.join(skipped)} (pair stages need every other entry, or not chosen)")
+    outputs = _rerun_outputs(
+        record,
+        entry,
+        chosen,
+        n=n,
+        store=store_root,
+        device=resolve_device(device),
+        data_root=data_root,
+        report=report,
+    )
+    outputs.update(_finalized(entry, outputs, report))
+    infos = score_infos()
+    seen: set[str] = set()
+    for out in outputs.values():
+        for s in out.scores:
+            if s.name in seen or s.name not in record.scores or not math.isfinite(s.value):
+                continue
+            seen.add(s.name)
+            info = info_for(s.name, infos)
+            report.checks.append(
+                check_score(record, s.name, s.value, s.n, unit=info.unit, title=info.title, z=z, slack=slack)
+            )
+    report.checks.sort(key=lambda c: (info_for(c.score, infos).order, c.score))
+    unchecked = sorted(set(record.scores) - seen)
+    if unchecked:
+        report.notes.append(f"scores not re-computed: {', '.join(unchecked)}")
+    return report

@@ -1,0 +1,47 @@
+"""Where records and the site live by default, and what the site shows about a track besides its records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.registry import RegistryError
+from bench.track import TrackError, load_track
+
+
+def _leaderboard_dir() -> Path:
+    import leaderboard  # the package that holds the records (imported here: it imports this layer)
+
+    return Path(leaderboard.__file__).parent
+
+
+def default_results_root() -> Path:
+    """``leaderboard/results`` of the installed (editable) package."""
+    return _leaderboard_dir() / "results"
+
+
+def default_site_root() -> Path:
+    """``leaderboard/site`` of the installed (editable) package."""
+    return _leaderboard_dir() / "site"
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What the site shows about a track besides its records (from ``bench/tracks/*.toml`` when installed)."""
+
+    title: str
+    threat: str
+    description: str = ""
+
+
+def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:
+    """Title and threat model of the installed tracks among ``names`` (unknown tracks are left out)."""
+    out = {}
+    for name in names:
+        try:
+            t = load_track(name)
+        except (RegistryError, TrackError, ValueError, OSError):
+            continue
+        out[name] = TrackInfo(t.title, str(t.threat), t.description)
+    return out

@@ -1,0 +1,32 @@
+"""Every registered paper's checks on each track's full-run records (the paper modules register on import)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from bench.results.records import Record
+
+# The papers register themselves in PAPERS when imported (plain imports, no string plug-ins).
+from leaderboard.claims import activation_sensitivity, boopathy, heo, ross, woods  # noqa: F401
+from leaderboard.claims.common import PAPERS
+from leaderboard.evidence import (
+    Evidence,
+    TrackClaims,
+)
+
+
+def track_claims(track: str, title: str, records: Sequence[Record]) -> TrackClaims:
+    """Every registered paper's checks on one track's records, in papers.md order."""
+    ev = Evidence(track, records)
+    papers = sorted((PAPERS.get(name)(ev) for name in PAPERS.names()), key=lambda p: p.section)
+    return TrackClaims(track, title, tuple(papers))
+
+
+def build_claims(records: Iterable[Record], titles: Mapping[str, str] | None = None) -> tuple[TrackClaims, ...]:
+    """Claims of every track with full-run records, tracks sorted by name."""
+    by_track: dict[str, list[Record]] = {}
+    for r in records:
+        if not r.quick:
+            by_track.setdefault(r.track, []).append(r)
+    titles = titles or {}
+    return tuple(track_claims(t, titles.get(t, t), rs) for t, rs in sorted(by_track.items()))
