@@ -192,9 +192,6 @@ def test_a_memory_limit_below_what_torch_needs_is_refused_with_the_reason(
 
 def test_the_child_explains_an_import_that_hits_the_memory_limit() -> None:
     """What the floor above protects against: the child under 2 GiB fails inside torch's import."""
-<<<<<<< HEAD
-    cmd = [sys.executable, "-m", "bench.sandbox", "--child", "cli", str(2 * GIB), "cpu", "--", "run", "--help"]
-=======
     cmd = [
         sys.executable,
         "-m",
@@ -207,7 +204,6 @@ def test_the_child_explains_an_import_that_hits_the_memory_limit() -> None:
         "run",
         "--help",
     ]
->>>>>>> issue-16
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert "torch needs about 3.3 GiB of address space to load: raise --memory-gb" in done.stderr, done.stderr

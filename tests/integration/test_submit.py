@@ -19,7 +19,6 @@ import torch
 
 from bench.checkpoint import save_checkpoint
 from bench.cli import main
-from bench.frontends.api import run_track
 from bench.models import build_architecture
 from bench.results.records import read_record, write_record
 from bench.track import load_track
