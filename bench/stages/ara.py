@@ -26,7 +26,7 @@ from torch import Tensor
 from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
-from bench.running.checks import Check, make_flag
+from bench.running.flags import Check, make_flag
 from bench.scores.ara import accuracy_curve, ara_exact, ara_histogram
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.sanity import attack_model

@@ -24,7 +24,8 @@ from bench.plugins import STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.results.intervals import wilson_interval
-from bench.running.checks import Check, holdout_disagrees, make_flag, nonfinite_outputs
+from bench.running.checks import holdout_disagrees, nonfinite_outputs
+from bench.running.flags import Check, make_flag
 from bench.scores.holdout import compare_holdout
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.track import Track

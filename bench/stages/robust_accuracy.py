@@ -27,14 +27,8 @@ from bench.plugins import FINALIZERS, STAGES, register_score
 from bench.protocols import StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.results.intervals import wilson_interval
-from bench.running.checks import (
-    SEVERITY,
-    Check,
-    blackbox_beats_whitebox,
-    classify_autoattack_warning,
-    make_flag,
-    transfer_beats_whitebox,
-)
+from bench.running.checks import blackbox_beats_whitebox, classify_autoattack_warning, transfer_beats_whitebox
+from bench.running.flags import SEVERITY, Check, make_flag
 from bench.running.runner import RecordDraft
 from bench.scores.accuracy import worst_case
 from bench.types import Flag, ScoreValue, Severity

@@ -22,12 +22,12 @@ from bench.plugins import ATTACKS, STAGES
 from bench.protocols import Stage, StageOutput
 from bench.running.checks import (
     MODEL_CHECKS,
-    Check,
     check_randomized,
     check_zero_gradients,
     large_eps_accuracy,
     more_steps_raise_accuracy,
 )
+from bench.running.flags import Check
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.types import Flag, ThreatModel
 

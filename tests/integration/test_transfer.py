@@ -25,7 +25,7 @@ from bench.frontends.api import RunReport, run_track
 from bench.models import ARCHITECTURES, build_architecture, small_cnn
 from bench.plugins import ATTACKS
 from bench.results.records import Record
-from bench.running.checks import Check
+from bench.running.flags import Check
 from bench.running.runner import CellContext, RunSpec, all_keys, plan_cells
 from bench.running.training import seeded
 from bench.stages.transfer import craft_plan, headline_label

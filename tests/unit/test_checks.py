@@ -17,8 +17,8 @@ from bench.manifest import parse_manifest
 from bench.plugins import ATTACKS, FINALIZERS
 from bench.protocols import StageOutput
 from bench.results.intervals import wilson_interval
-from bench.running import checks
-from bench.running.checks import Check
+from bench.running import checks, flags
+from bench.running.flags import Check, make_flag
 from bench.running.runner import RecordDraft
 from bench.track import Track
 from bench.types import Flag, Severity, ThreatModel
@@ -62,8 +62,8 @@ def test_model_check_fires_on_broken_model(
     x, y = batch
     flag = run_check(check, BROKEN[check](standard_model), x, y)
     assert flag is not None and flag.name == check.value
-    assert flag.severity is checks.SEVERITY[check]
-    assert flag.message.startswith(checks.EXPLANATIONS[check]) and "\n" not in flag.message
+    assert flag.severity is flags.SEVERITY[check]
+    assert flag.message.startswith(flags.EXPLANATIONS[check]) and "\n" not in flag.message
 
 
 @pytest.mark.parametrize("check", list(checks.MODEL_CHECKS))
@@ -323,7 +323,7 @@ def test_autoattack_checks_finalizer_dedupes_with_sanity() -> None:
             ],
         }
     )
-    sanity = StageOutput(flags=(checks.make_flag(Check.SOFTMAX, {}),))
+    sanity = StageOutput(flags=(make_flag(Check.SOFTMAX, {}),))
     names = [f.name for f in FINALIZERS.get("autoattack_checks")(draft({"autoattack": aa, "sanity": sanity})).flags]
     assert names == [Check.BLACKBOX_BEATS_WHITEBOX.value, Check.RANDOMIZED.value]
     declared = StageOutput(details={**aa.details, "randomized": True})
