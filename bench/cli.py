@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.frontends import cli_options as options
 from bench.frontends.commands import COMMANDS
@@ -17,32 +18,42 @@ if TYPE_CHECKING:
     from bench.track import Track
 
 
+def _registry(module: str, name: str) -> Any:
+    """``module.name``, imported only when a list is printed (building the parser imports no torch)."""
+    return getattr(import_module(module), name)
+
+
+def _doc_line(obj: object) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0] if (obj.__doc__ or "").strip() else ""
+
+
 def _listables() -> Registry[Callable[[], list[tuple[str, str]]]]:
-    from bench.models import ARCHITECTURES
-    from bench.plugins import ATTACKS, DEFENSES, EXPLAINERS, SCORES, STAGES
-    from bench.track import TRACKS
+    def rows(module: str, name: str, describe: Callable[[Any], str]) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [(n, describe(x)) for n, x in _registry(module, name).items()]
 
     reg: Registry[Callable[[], list[tuple[str, str]]]] = Registry("listable")
-    reg.add("tracks", lambda: [(n, _track_line(t)) for n, t in TRACKS.items()])
+    reg.add("tracks", rows("bench.track", "TRACKS", _track_line))
     reg.add("entries", _entry_rows)
-    reg.add("defenses", lambda: [(n, c.card.title) for n, c in DEFENSES.items()])
-    reg.add("attacks", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in ATTACKS.items()])
-    reg.add("explainers", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in EXPLAINERS.items()])
+    reg.add("defenses", rows("bench.plugins", "DEFENSES", lambda c: c.card.title))
+    reg.add("attacks", rows("bench.plugins", "ATTACKS", _doc_line))
+    reg.add("explainers", rows("bench.plugins", "EXPLAINERS", _doc_line))
     reg.add(
         "scores",
-        lambda: [
-            (n, f"{s.title} ({'↑' if s.higher_is_better else '↓'}, {s.unit.value}, {s.category.value})")
-            for n, s in SCORES.items()
-        ],
+        rows(
+            "bench.plugins",
+            "SCORES",
+            lambda s: f"{s.title} ({'↑' if s.higher_is_better else '↓'}, {s.unit.value}, {s.category.value})",
+        ),
     )
     reg.add(
         "stages",
-        lambda: [
-            (n, f"{c.summary} ({c.scope.value} stage; needs {', '.join(c.requires) or 'nothing'})")
-            for n, c in STAGES.items()
-        ],
+        rows(
+            "bench.plugins",
+            "STAGES",
+            lambda c: f"{c.summary} ({c.scope.value} stage; needs {', '.join(c.requires) or 'nothing'})",
+        ),
     )
-    reg.add("architectures", lambda: [(n, (f.__doc__ or "").strip().splitlines()[0]) for n, f in ARCHITECTURES.items()])
+    reg.add("architectures", rows("bench.models", "ARCHITECTURES", _doc_line))
     return reg
 
 
