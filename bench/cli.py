@@ -6,38 +6,77 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.frontends import cli_options as options
 from bench.frontends.commands import COMMANDS
 from bench.registry import Registry, RegistryError
 
+if TYPE_CHECKING:
+    from bench.track import Track
+
+
+def _registry(module: str, name: str) -> Any:
+    """``module.name``, imported only when a list is printed (building the parser imports no torch)."""
+    return getattr(import_module(module), name)
+
+
+def _doc_line(obj: object) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0] if (obj.__doc__ or "").strip() else ""
+
 
 def _listables() -> Registry[Callable[[], list[tuple[str, str]]]]:
-    from bench.models import ARCHITECTURES
-    from bench.plugins import ATTACKS, DEFENSES, EXPLAINERS, SCORES, STAGES
-    from bench.track import TRACKS
+    def rows(module: str, name: str, describe: Callable[[Any], str]) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [(n, describe(x)) for n, x in _registry(module, name).items()]
 
     reg: Registry[Callable[[], list[tuple[str, str]]]] = Registry("listable")
-    reg.add("tracks", lambda: [(n, f"{t.title} — {t.threat}, {t.dataset}, v{t.version}") for n, t in TRACKS.items()])
-    reg.add("defenses", lambda: [(n, c.card.title) for n, c in DEFENSES.items()])
-    reg.add("attacks", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in ATTACKS.items()])
-    reg.add("explainers", lambda: [(n, (c.__doc__ or "").strip().splitlines()[0]) for n, c in EXPLAINERS.items()])
+    reg.add("tracks", rows("bench.track", "TRACKS", _track_line))
+    reg.add("entries", _entry_rows)
+    reg.add("defenses", rows("bench.plugins", "DEFENSES", lambda c: c.card.title))
+    reg.add("attacks", rows("bench.plugins", "ATTACKS", _doc_line))
+    reg.add("explainers", rows("bench.plugins", "EXPLAINERS", _doc_line))
     reg.add(
         "scores",
-        lambda: [
-            (n, f"{s.title} ({'↑' if s.higher_is_better else '↓'}, {s.unit.value}, {s.category.value})")
-            for n, s in SCORES.items()
-        ],
+        rows(
+            "bench.plugins",
+            "SCORES",
+            lambda s: f"{s.title} ({'↑' if s.higher_is_better else '↓'}, {s.unit.value}, {s.category.value})",
+        ),
     )
     reg.add(
         "stages",
-        lambda: [
-            (n, f"{c.scope.value} stage, requires {', '.join(c.requires) or 'nothing'}") for n, c in STAGES.items()
-        ],
+        rows(
+            "bench.plugins",
+            "STAGES",
+            lambda c: f"{c.summary} ({c.scope.value} stage; needs {', '.join(c.requires) or 'nothing'})",
+        ),
     )
-    reg.add("architectures", lambda: [(n, (f.__doc__ or "").strip().splitlines()[0]) for n, f in ARCHITECTURES.items()])
+    reg.add("architectures", rows("bench.models", "ARCHITECTURES", _doc_line))
     return reg
+
+
+def _track_line(t: Track) -> str:
+    """What a track is and what it needs to run (its data, and the description's word on compute)."""
+    from bench.data import DATA_ENV, EMBEDDED_DATASETS
+
+    data = "embedded data" if t.dataset in EMBEDDED_DATASETS else f"needs --data-root DIR or ${DATA_ENV}"
+    return f"{t.title} — {t.threat}, v{t.version}, {data}. {t.description}"
+
+
+def _entry_rows() -> list[tuple[str, str]]:
+    """Each baseline entry once: its title and the tracks it is an entry of."""
+    from bench.entries import load_entries
+    from bench.track import TRACKS
+
+    titles: dict[str, str] = {}
+    tracks: dict[str, list[str]] = {}
+    for name, t in TRACKS.items():
+        for e in load_entries(t):
+            titles.setdefault(e.name, e.manifest.title)
+            tracks.setdefault(e.name, []).append(name)
+    return [(n, f"{titles[n]} (tracks: {', '.join(tracks[n])})") for n in sorted(titles)]
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -73,13 +112,15 @@ def _summary_table(records: Sequence[object]) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.frontends.api import publish, run_track
+    from bench.results.places import user_results_root, user_site_root
 
+    results = Path(args.results) if args.results else user_results_root()
     report = run_track(
         args.track,
         entries=args.entries or None,
         extra_entries=[Path(p) for p in args.entry_dir or []],
         store=args.store,
-        results_root=args.results,
+        results_root=results,
         quick=args.quick,
         device=args.device,
         data_root=args.data_root,
@@ -92,11 +133,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(_summary_table(report.records))
     print(
         f"\n{computed} cells computed, {cached} cached, {failed} failed in {report.wall_time_s:.1f} s; "
-        f"records: {report.paths[0].parent if report.paths else '-'}"
+        f"records: {report.paths[0].parent.resolve() if report.paths else '-'}"
     )
     if not args.no_site:
-        index = publish(args.results, args.site)
-        print(f"Leaderboard: {index.resolve()}")
+        index = publish(results, args.site or user_site_root())
+        # quick records are never ranked: they are listed on quick.html, not on the index
+        page = index.parent / "quick.html" if args.quick and (index.parent / "quick.html").is_file() else index
+        print(f"Leaderboard: {page.resolve()}")
     return 0 if failed == 0 else 3
 
 
@@ -113,7 +156,7 @@ def _workers(args: argparse.Namespace) -> int:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.frontends.publish import publish  # torch-free: rendering the site imports no stage
 
-    index = publish(args.results, args.out)
+    index = publish(args.results, args.site or args.out)
     print(f"Leaderboard: {index.resolve()}")
     return 0
 
@@ -124,19 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list tracks, defenses, attacks, explainers, scores, stages, architectures")
-    p.add_argument("what", choices=["tracks", "defenses", "attacks", "explainers", "scores", "stages", "architectures"])
+    listables = list(_listables().names())
+    p = sub.add_parser("list", help=f"list {', '.join(listables)}")
+    p.add_argument("what", choices=listables)
     p.add_argument("pattern", nargs="?", default=None, help="only names starting with this prefix")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate a track's entries, write records, render the site")
-    options.add(p, "track", "entries", "entry_dir", "store", "results", "site", "device", "data_root", "quick")
+    options.add(p, "track", "entries", "entry_dir", "store")
+    options.add(
+        p,
+        "results",
+        "site",
+        results={"help": "records folder (default: $ROBEX_RESULTS or the user data folder's robex/results)"},
+        site={"help": "site folder (default: 'site' beside the default records folder)"},
+    )
+    options.add(p, "device", "data_root", "quick")
     options.add(p, "stages", "executor", "address", "workers", "no_site")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")
-    options.add(p, "results")
-    p.add_argument("--out", default=None, help="site folder (default: leaderboard/site)")
+    options.add(p, "results", "site")
+    p.add_argument("--out", default=None, help=argparse.SUPPRESS)  # the former name of --site, still accepted
     p.set_defaults(func=_cmd_leaderboard)
 
     for name, (configure, handler) in COMMANDS.items():

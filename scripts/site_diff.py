@@ -28,7 +28,7 @@ log = logging.getLogger("site_diff")
 def render(checkout: Path, records: Path, out: Path) -> None:
     """``python -m bench leaderboard`` of ``checkout`` on ``records`` into ``out``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    cmd = [sys.executable, "-m", "bench", "leaderboard", "--results", str(records), "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench", "leaderboard", "--results", str(records), "--site", str(out)]
     subprocess.run(cmd, cwd=checkout, env=env, check=True, capture_output=True)
 
 

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see bench/__init__.py
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,18 @@ def shared_data_root() -> Path:
     return root
 
 
+@contextmanager
+def pinned_threads(threads: int = 1) -> Iterator[None]:
+    """Run with a fixed intra-op thread count: a session fixture's floats then depend neither on which test asked
+    for it first (some modules run with one thread) nor on the machine's core count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_defense(track: Track, data: TrackData, name: str, epochs: float = 3, **hp: object) -> nn.Module:
     """Train defense ``name`` on mnist5k with a small budget (deterministic)."""
     defense = DEFENSES.create(name, track, **hp)
@@ -64,8 +77,10 @@ def train_defense(track: Track, data: TrackData, name: str, epochs: float = 3, *
 
 @pytest.fixture(scope="session")
 def standard_model(track: Track, data: TrackData) -> nn.Module:
-    """``standard`` trained 3 epochs on mnist5k (≈ 90% clean accuracy, not robust)."""
-    return train_defense(track, data, "standard", epochs=3)
+    """``standard`` trained 3 epochs on mnist5k (≈ 90% clean accuracy, not robust), on one thread whichever
+    test asks first."""
+    with pinned_threads(1):
+        return train_defense(track, data, "standard", epochs=3)
 
 
 @pytest.fixture
@@ -79,27 +94,30 @@ def untrained_model(track: Track) -> nn.Module:
 def quick_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cell store holding the ``standard`` baseline's quick-mode train/clean/pgd cells on mnist5k (runs that
     use it for those cells recompute nothing; tests may add cells of their own entries)."""
+    store = tmp_path_factory.mktemp("quick-store")
+    with pinned_threads(1):
+        _quick_run(store, tmp_path_factory.mktemp("quick-results"))
+    return store
+
+
+def _quick_run(store: Path, results: Path) -> None:
     from bench.frontends.api import run_track
 
-    store = tmp_path_factory.mktemp("quick-store")
     run_track(
         "mnist5k",
         entries=["standard"],
         store=store,
-        results_root=tmp_path_factory.mktemp("quick-results"),
+        results_root=results,
         quick=True,
         device="cpu",
         stages=["clean", "pgd"],
         executor_options={"show_progress": False},
     )
-    return store
 
 
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """One intra-op thread for a module of tiny-model tests: as fast on an idle machine, and many times
     faster when other jobs share the cores (two spinning OpenMP threads then wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with pinned_threads(1):
+        yield

@@ -14,7 +14,7 @@ from torch import nn
 
 from bench.entries import Entry, load_entries
 from bench.frontends.publish import PUBLISHERS, publish
-from bench.results.places import default_results_root
+from bench.results.places import user_results_root
 from bench.results.records import Record, read_record, write_record
 from bench.running.assemble import assemble
 from bench.running.executors import EXECUTORS, summarize_results
@@ -67,7 +67,9 @@ def run_track(
 ) -> RunReport:
     """Train and evaluate the entries of ``track`` and write one record per entry.
 
-    Cells already in the store are not recomputed; a failing cell is recorded on its entry's record.
+    Cells already in the store are not recomputed; a failing cell is recorded on its entry's record. Records go
+    to ``results_root``, by default the user's results folder (:func:`~bench.results.places.user_results_root`),
+    so a run never rewrites the committed records of a clone unless asked to.
     """
     start = time.perf_counter()
     t = load_track(track)
@@ -88,7 +90,7 @@ def run_track(
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)
     records = assemble(spec, cells, results)
-    root = Path(results_root) if results_root else default_results_root()
+    root = Path(results_root) if results_root else user_results_root()
     paths = [write_record(r, root) for r in records]
     return RunReport(records, paths, results, time.perf_counter() - start)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.registry import Registry
+from bench.track import DEFAULT_TRACK
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _declare(flag: str, **kwargs: Any) -> None:
     OPTIONS.add(option.dest, option)
 
 
-_declare("--results", default=None, help="records folder (default: leaderboard/results)")
+_declare("--results", default=None, help="records folder (default: the committed leaderboard/results)")
 _declare("--site", default=None, help="site folder (default: leaderboard/site)")
 _declare("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
 _declare("--device", default="auto", help="auto | cpu | cuda")
@@ -63,7 +64,7 @@ _declare("--data-root", default=None, help="dataset root for mnist/fashion-mnist
 _declare("--quick", action="store_true", help="smoke mode: tiny budgets; records are marked quick")
 _declare("--stages", nargs="*", metavar="STAGE", help="only these stages (train is always run)")
 _declare("--no-site", action="store_true", help="do not render the leaderboard")
-_declare("--track", default="mnist5k", help="track name (default: mnist5k, embedded, no download)")
+_declare("--track", default=DEFAULT_TRACK, help=f"track name (default: {DEFAULT_TRACK}, embedded, no download)")
 _declare("--entries", nargs="*", metavar="NAME", help="only these baseline entries")
 _declare("--entry-dir", action="append", metavar="PATH", help="also run a submitted entry folder")
 _declare("--executor", default="local", help="local (default) | ray")

@@ -33,7 +33,10 @@ def _err(text: str) -> None:
 
 
 # --track of a command that finds an entry's record: needed only when the entry has records on several tracks
-ONE_OF_SEVERAL_TRACKS = {"default": None, "help": "track (needed when the entry has records on several)"}
+ONE_OF_SEVERAL_TRACKS = {
+    "default": None,
+    "help": "track (default: the one track with the entry's record; mnist5k when that is one of several)",
+}
 
 
 # ------------------------------------------------------------------------------------------ submit

@@ -71,6 +71,7 @@ class SubmitReport:
     log: Path
     wall_time_s: float
     notes: list[str] = field(default_factory=list)
+    quick: bool = False
 
     def summary(self) -> str:
         """Human-readable lines for the CLI."""
@@ -78,14 +79,18 @@ class SubmitReport:
         if self.errors:
             lines.append(f"Status {self.status}; stage errors:")
             lines += [f"  {k}: {v.splitlines()[-1] if v else ''}" for k, v in sorted(self.errors.items())]
-        if self.rank is not None:
+        if self.quick:  # quick records are never ranked, so no rank is printed (not even among quick ones)
+            lines.append(f"{self.entry} is a quick-mode record on {self.track}: never ranked.")
+        elif self.rank is not None:
             by = self.sort_title.rstrip(".")  # titles may end in an abbreviation's period ("PGD acc.")
             lines.append(f"{self.entry} ranks {self.rank} of {self.ranked_total} on {self.track} by {by}.")
         else:
             lines.append(f"{self.entry} is not ranked on {self.track}: {self.rank_reason}.")
         lines += self.notes
         if self.site is not None:
-            lines.append(f"Leaderboard: {self.site.resolve()}")
+            quick_page = self.site.parent / "quick.html"
+            page = quick_page if self.quick and quick_page.is_file() else self.site
+            lines.append(f"Leaderboard: {page.resolve()}")
         return "\n".join(lines)
 
 
@@ -204,9 +209,10 @@ def submit(
     without isolation where none works (the record says so).
     """
     from bench.entries import load_entries
-    from bench.frontends.api import default_results_root, publish, resolve_device
+    from bench.frontends.api import publish, resolve_device
     from bench.plugins import SCORES
     from bench.results.compare import track_records
+    from bench.results.places import default_results_root
     from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
     from bench.results.records import RecordError, read_record, record_path, write_record
     from bench.running.store import default_store
@@ -282,7 +288,8 @@ def submit(
     log["status"] = "installed"
     log["record"] = str(installed)
     where = _write_log(store_root, track.name, entry.name, log)
-    notes = ["(quick mode: ranked among quick-mode records only; they never enter the leaderboard)"] if quick else []
+    notes = ["(quick mode: the record is listed apart on the site's quick.html; it never enters the leaderboard)"]
+    notes = notes if quick else []
     site_index = None
     if publish_site:
         try:
@@ -309,4 +316,5 @@ def submit(
         log=where,
         wall_time_s=time.perf_counter() - start,
         notes=notes,
+        quick=quick,
     )

@@ -260,10 +260,11 @@ def _verify(
     z: float,
     slack: float,
 ) -> VerifyReport:
-    from bench.frontends.api import default_results_root, resolve_device
+    from bench.frontends.api import resolve_device
     from bench.plugins import STAGES
     from bench.protocols import Scope
     from bench.results.compare import find_record
+    from bench.results.places import default_results_root
     from bench.results.scores import info_for, score_infos
     from bench.running.store import default_store
     from bench.track import load_track

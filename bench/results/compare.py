@@ -26,6 +26,7 @@ import numpy as np
 from bench.results.paired import PairedResult, difference_from_intervals, holm, mcnemar_exact, paired_bootstrap
 from bench.results.records import Record, load_records, read_record, record_path
 from bench.results.scores import ScoreInfo, ordered_scores, score_infos
+from bench.track import DEFAULT_TRACK
 
 # Where the cross-team conventions keep per-image 0/1 results (same image order: the first n of the subset).
 PER_IMAGE: Mapping[str, tuple[str, str]] = {
@@ -38,7 +39,8 @@ PER_IMAGE: Mapping[str, tuple[str, str]] = {
 
 # ------------------------------------------------------------------------------------------ records
 def find_record(results_root: str | Path, name: str, *, track: str | None = None, quick: bool = False) -> Record:
-    """The record of entry ``name`` (``<name>.quick.json`` with ``quick``); ``track`` disambiguates."""
+    """The record of entry ``name`` (``<name>.quick.json`` with ``quick``). Without ``track``, an entry with
+    records on several tracks resolves to the default track's record when it has one; otherwise pass ``track``."""
     root = Path(results_root)
     if track is not None:
         path = record_path(root, track, name, quick=quick)
@@ -51,6 +53,9 @@ def find_record(results_root: str | Path, name: str, *, track: str | None = None
         hint = " (add --quick for a smoke-run record)" if not quick and any(root.glob(f"*/{name}.quick.json")) else ""
         raise FileNotFoundError(f"no record for entry {name!r} under {root}{hint}")
     if len(found) > 1:
+        default = [p for p in found if p.parent.name == DEFAULT_TRACK]
+        if default:
+            return read_record(default[0])
         tracks = ", ".join(p.parent.name for p in found)
         raise ValueError(f"entry {name!r} has records on several tracks ({tracks}); pass --track")
     return read_record(found[0])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
 
 from bench.registry import RegistryError
 from bench.track import TrackError, load_track
@@ -24,6 +27,18 @@ def default_results_root() -> Path:
 def default_site_root() -> Path:
     """``leaderboard/site`` of the installed (editable) package."""
     return _leaderboard_dir() / "site"
+
+
+def user_results_root() -> Path:
+    """Where ``robex run`` writes a user's records by default: ``$ROBEX_RESULTS``, else ``results`` in the
+    platform's user data folder (e.g. ``~/.local/share/robex/results``) — never the committed records of a clone."""
+    env = os.environ.get("ROBEX_RESULTS")
+    return Path(env) if env else Path(platformdirs.user_data_dir("robex")) / "results"
+
+
+def user_site_root() -> Path:
+    """Where ``robex run`` renders the site of a user's records: ``site`` beside :func:`user_results_root`."""
+    return user_results_root().parent / "site"
 
 
 @dataclass(frozen=True)

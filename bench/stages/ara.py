@@ -83,6 +83,8 @@ class AraSettings(StageSettings):
 class ARAStage(Stage):
     """Minimal radii for both criteria on the first ``n`` images; ARA, curve and radii in the record."""
 
+    summary = "minimal ℓ∞/ℓ2 radii per image and Woods et al.'s accuracy-robustness area (ARA)"
+
     order = 60
     version = "2"  # 2: lazy-gradient L2,min with Woods' full schedule + FAB-T + bisection (was FAB then warm L2,min)
 

@@ -38,6 +38,8 @@ class AutoAttackSettings(StageSettings):
 class AutoAttackStage(Stage):
     """AutoAttack on the first ``n`` evaluation images."""
 
+    summary = "AutoAttack (standard) robust accuracy at the track's ε"
+
     order = 30
 
     Settings = AutoAttackSettings

@@ -66,6 +66,8 @@ class CleanSettings(StageSettings):
 class CleanStage(Stage):
     """Per-image correctness is kept in the details (paired tests in ``robex compare`` use it)."""
 
+    summary = "clean accuracy with its interval, and the held-out memorisation check"
+
     order = 10
     version = "2"  # 2: non-finite and memorisation (held-out) checks
 

@@ -31,6 +31,8 @@ class PGDSettings(StageSettings):
 class PGDStage(Stage):
     """PGD with the track's settings; per-image robustness kept for paired comparisons."""
 
+    summary = "PGD robust accuracy at the track's ε (per image, for paired tests)"
+
     order = 20
     Settings = PGDSettings
 

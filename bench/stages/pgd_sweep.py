@@ -63,6 +63,8 @@ class PGDSweepSettings(StageSettings):
 class PGDSweepStage(Stage):
     """PGD accuracy at every ε of a grid reaching past the track's ε (no random start, as the paper)."""
 
+    summary = "PGD accuracy over a grid of ε reaching past the track's (a masking check)"
+
     order = 21
     Settings = PGDSweepSettings
 

@@ -70,6 +70,8 @@ class SanitySettings(StageSettings):
 class SanityStage(Stage):
     """Flags for the entry, each with a one-line explanation; a table of every check's outcome."""
 
+    summary = "gradient-masking and other sanity flags from the other stages' results"
+
     order = 35
     version = "2"  # v2: per-image results of the PGD runs at the track's ε (attacks_at_eps[...]["robust"])
 

@@ -45,6 +45,8 @@ class TrainSettings(StageSettings):
 class TrainStage(Stage):
     """Weights of the entry's model, stored in the cell as tensors; their sha256 goes to the record."""
 
+    summary = "trains the entry's model (or loads its checkpoint); weights kept in the store"
+
     requires = ()
     order = 0
 

@@ -106,6 +106,8 @@ class TransferSettings(StageSettings):
 class CraftStage(Stage):
     """Adversarial examples crafted on the entry's model, kept as uint8 tensors in the cell store."""
 
+    summary = "adversarial examples crafted on the entry's model, for the transfer stage"
+
     order = 40
     version = "2"  # v2: every image, PGD's full-budget final iterate (v1: correct-only, early stop)
 
@@ -133,6 +135,8 @@ class CraftStage(Stage):
 @STAGES.register("transfer")
 class TransferStage(Stage):
     """One (source, target) cell: the target's accuracy on every set crafted on the source (forward only)."""
+
+    summary = "each entry's accuracy on the examples crafted on every other entry (transfer robustness)"
 
     scope = Scope.PAIR
     requires = ("craft",)

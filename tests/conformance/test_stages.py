@@ -30,6 +30,9 @@ def test_stage_class_contract(name: str) -> None:
     assert isinstance(cls.scope, Scope)
     assert isinstance(cls.order, int)
     assert (cls.__doc__ or "").strip(), "a stage says what it computes"
+    assert cls.summary.strip() and "\n" not in cls.summary, "one line for `robex list stages`"
+    others = {STAGES.get(n).summary for n in STAGES.names() if n != name}
+    assert cls.summary not in others, "each stage's summary tells it apart"
     for dep in cls.requires:
         assert dep in STAGES, f"{name} requires the unknown stage {dep!r}"
         assert STAGES.get(dep).scope is Scope.ENTRY, f"{name} requires {dep!r}, which is not an entry stage"

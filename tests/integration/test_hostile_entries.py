@@ -218,6 +218,16 @@ def test_the_rank_line_ends_in_one_period() -> None:
     assert report.summary().splitlines()[1] == "e ranks 1 of 2 on mnist5k by PGD acc."
 
 
+def test_a_quick_record_is_never_given_a_rank() -> None:
+    from bench.frontends.submit import SubmitReport
+
+    report = SubmitReport(
+        "e", "mnist5k", Path("r"), "ok", {}, 1, 1, "", "pgd_accuracy", "PGD acc.", None, Path("l"), 0.0, quick=True
+    )
+    assert report.summary().splitlines()[1] == "e is a quick-mode record on mnist5k: never ranked."
+    assert " ranks " not in report.summary()
+
+
 # ------------------------------------------------------------------------------------------ flagged entries
 class Lookup(nn.Module):
     """The hostile ``wrap()``: the true label (as a huge logit) for any input within ℓ∞ 0.3 of a published

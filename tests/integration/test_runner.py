@@ -216,7 +216,9 @@ def test_cli_run_renders_the_site_and_says_where(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
-    assert last == f"Leaderboard: {(tmp_path / 'site' / 'index.html').resolve()}"
+    # a quick run's records are listed on quick.html (the index ranks full runs only)
+    assert last == f"Leaderboard: {(tmp_path / 'site' / 'quick.html').resolve()}"
+    assert "standard" in (tmp_path / "site" / "quick.html").read_text()
     assert "Clean acc." in out.stdout  # the summary table
 
 

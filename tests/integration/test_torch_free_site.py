@@ -62,7 +62,7 @@ def test_the_blocker_blocks(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_robex_leaderboard_renders_without_torch(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    code = f"import sys; from bench.cli import main; sys.exit(main(['leaderboard', '--out', {str(site)!r}]))"
+    code = f"import sys; from bench.cli import main; sys.exit(main(['leaderboard', '--site', {str(site)!r}]))"
     out = _run(code, tmp_path)
     assert out.returncode == 0, out.stderr
     assert (site / "index.html").is_file()

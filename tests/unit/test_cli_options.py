@@ -51,3 +51,30 @@ def test_shared_flags_come_from_the_declarations(command: str) -> None:
 def test_unknown_option_names_fail_loudly() -> None:
     with pytest.raises(KeyError, match="did you mean: data_root"):
         to_argv("run", data_rot="/data")
+
+
+@pytest.mark.parametrize("flag", ["--site", "--out"])
+def test_leaderboard_takes_site_and_its_former_name_out(flag: str) -> None:
+    args = build_parser().parse_args(["leaderboard", flag, "/tmp/s"])
+    assert (args.site or args.out) == "/tmp/s"
+
+
+def test_list_covers_entries_and_says_what_each_stage_computes(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import main
+    from bench.entries import load_entries
+    from bench.plugins import STAGES
+    from bench.track import DEFAULT_TRACK, load_track
+
+    assert main(["list", "entries"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert {e.name for e in load_entries(load_track(DEFAULT_TRACK))} <= listed
+    assert main(["list", "stages"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(STAGES.names())
+    for line in lines:
+        name = line.split()[0]
+        assert STAGES.get(name).summary in line
+    assert main(["list", "tracks"]) == 0
+    by_track = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "embedded data" in by_track[DEFAULT_TRACK]
+    assert all("--data-root" in line for name, line in by_track.items() if name != DEFAULT_TRACK)

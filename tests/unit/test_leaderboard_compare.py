@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 from bench.frontends.verify import tolerance
-from bench.results.compare import compare_records, per_image
+from bench.results.compare import compare_records, find_record, per_image
 from bench.results.compare_text import dumps, format_text
 from bench.results.paired import (
     bootstrap_interval,
@@ -25,8 +26,9 @@ from bench.results.paired import (
     mcnemar_p_value,
     paired_bootstrap,
 )
-from bench.results.records import ScoreRecord
+from bench.results.records import ScoreRecord, write_record
 from bench.results.scores import score_infos
+from bench.track import DEFAULT_TRACK
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record
 
 INFOS = score_infos(SYNTHETIC_SPECS)
@@ -272,3 +274,14 @@ def test_verify_tolerance_is_the_nested_sampling_bound() -> None:
     sigma = 0.02 / (2 * 1.959964) * math.sqrt(1000)
     assert tol2 == pytest.approx(2.0 * sigma * math.sqrt(1 / 200 - 1 / 1000)) and "interval" in basis2
     assert tolerance("score", 0.3, 1000, 200, (None, None), slack=0.1)[0] == pytest.approx(0.03 + 1e-9)
+
+
+def test_find_record_defaults_to_the_default_track_among_several_and_otherwise_asks(tmp_path: Path) -> None:
+    for track in (DEFAULT_TRACK, "other", "third"):
+        write_record(synthetic_record("both", 0, track=track), tmp_path)
+    for track in ("other", "third"):
+        write_record(synthetic_record("elsewhere", 1, track=track), tmp_path)
+    assert find_record(tmp_path, "both").track == DEFAULT_TRACK
+    assert find_record(tmp_path, "both", track="other").track == "other"
+    with pytest.raises(ValueError, match=r"several tracks \(other, third\); pass --track"):
+        find_record(tmp_path, "elsewhere")

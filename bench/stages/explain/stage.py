@@ -115,6 +115,8 @@ class ExplainSettings(StageSettings):
 class ExplainStage(Stage):
     """Fidelity and robustness of the track's explainers on the entry's model (see the module docstring)."""
 
+    summary = "fidelity and robustness of the track's explainers on the entry's model"
+
     order = 60
     version = "2"  # 2: per-image τ in the record; the CAM discrepancy divided by its margin bound
 

@@ -78,6 +78,8 @@ class ManipulateSettings(StageSettings):
 class ManipulateStage(Stage):
     """Heo et al.'s adversarial model manipulation against the entry (see the module docstring)."""
 
+    summary = "Heo et al.'s adversarial model manipulation: how easily the explanations are fooled"
+
     order = 70
     version = "2"  # 2: accuracy cost against the control; per-image deletion AUC of original, control, fooled
 
