@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from bench.plugins import ATTACKS
-from bench.protocols import Attack, rmse
+from bench.projection import rmse
+from bench.protocols import Attack
 from bench.types import ThreatModel
 
 

@@ -48,7 +48,8 @@ from torch import Tensor, nn
 
 from attacks.criteria import Criterion, holds
 from bench.plugins import ATTACKS
-from bench.protocols import Attack, Proposal, rmse
+from bench.projection import rmse
+from bench.protocols import Attack, Proposal
 from bench.types import ThreatModel
 
 WOODS_STEPS = 450

@@ -51,7 +51,8 @@ from torch import Tensor, nn
 from attacks.criteria import Criterion, holds
 from attacks.fab import FAB
 from attacks.l2min import WOODS_MOMENTUM, WOODS_STEPS, WOODS_TOTAL_LENGTH, L2Min, l2min_search
-from bench.protocols import evaluation_mode, rmse
+from bench.projection import rmse
+from bench.protocols import evaluation_mode
 from bench.types import Norm, ThreatModel
 
 # Only the domain matters to minimal-norm attacks; the ε here is never used.

@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from bench.hyperparameters import NonNegative, Positive, PositiveInt, UnitInterval
 from bench.models import ACTIVATIONS, build_architecture
 from bench.plugins import DEFENSES
-from bench.protocols import DefenseCard, TrainState, rmse
+from bench.projection import rmse
+from bench.protocols import DefenseCard, TrainState
 from defenses.common import BudgetedDefense, inner_mode, schema_for
 
 

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 from bench.hyperparameters import NonNegative
 from bench.plugins import DEFENSES
-from bench.protocols import DefenseCard, TrainState, project
+from bench.projection import project
+from bench.protocols import DefenseCard, TrainState
 from bench.running.adversarial import ascent_direction, input_gradient
 from bench.types import ThreatModel
 from defenses.adversarial_training import pgd_step_size

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.protocols import rmse
+from bench.projection import rmse
 
 
 def select(logits: Tensor, target: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.protocols import project
+from bench.projection import project
 from bench.types import Norm, ThreatModel
 
 Objective = Callable[[Tensor, Tensor], Tensor]  # (logits, y) -> per-sample loss to *maximise*
@@ -71,7 +71,7 @@ def _box(x: Tensor, threat: ThreatModel) -> tuple[Tensor, Tensor] | None:
 
 
 def _project(z: Tensor, x: Tensor, threat: ThreatModel, box: tuple[Tensor, Tensor] | None) -> Tensor:
-    """:func:`bench.protocols.project` with precomputed ℓ∞ bounds (one fused op per step)."""
+    """:func:`bench.projection.project` with precomputed ℓ∞ bounds (one fused op per step)."""
     if box is None:
         return project(z, x, threat)
     return torch.clamp(z, box[0], box[1])

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from bench.explainers.functional import class_activation_maps
-from bench.protocols import project
+from bench.projection import project
 from bench.types import Norm, ThreatModel
 
 ExplainFn = Callable[[Tensor, Tensor], Tensor]  # (x, target) -> maps with x's shape

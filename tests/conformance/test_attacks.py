@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from bench.data import TrackData
 from bench.plugins import ATTACKS
-from bench.protocols import Attack, AttackOutput, rmse
+from bench.projection import rmse
+from bench.protocols import Attack, AttackOutput
 from bench.types import Norm, ThreatModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,7 +16,7 @@ from attacks.criteria import holds
 from attacks.l2min import L2Min, l2min_search
 from attacks.radii import DOMAIN, boundary_bisection, minimal_radii
 from bench.data import TrackData
-from bench.protocols import rmse
+from bench.projection import rmse
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = {"steps": 40, "fab_steps": 10, "fab_targets": 2}

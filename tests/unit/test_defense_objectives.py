@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.plugins import DEFENSES
-from bench.protocols import rmse
+from bench.projection import rmse
 from bench.running.training import FitContext, seeded
 from bench.track import load_track
 from defenses.activation_sensitivity import (

@@ -12,7 +12,8 @@ from bench.data import TrackData
 from bench.explainers import functional as fn
 from bench.explainers.base import Ranking, ranking, relevance
 from bench.plugins import EXPLAINERS
-from bench.protocols import evaluation_mode, rmse
+from bench.projection import rmse
+from bench.protocols import evaluation_mode
 
 
 @pytest.fixture(scope="module")
