@@ -1,5 +1,5 @@
 """Names of crafted adversarial sets in records (``<attack>@<ε>``): written by the transfer stage, read by the
-leaderboard's claims."""
+leaderboard's claims; and threat models written for readers (``ℓ∞, ε = 0.3``)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,21 @@ def parse_label(label: str) -> tuple[str, float]:
     if not sep or not attack:
         raise ValueError(f"not an attack label (expected '<attack>@<eps>'): {label!r}")
     return attack, float(eps)
+
+
+_NORM_SYMBOLS = {"linf": "ℓ∞", "l2": "ℓ2", "l1": "ℓ1"}
+
+
+def threat_model_text(spec: str) -> str:
+    """A threat model as a reader writes it: ``"linf:0.3"`` → ``"ℓ∞, ε = 0.3"`` (ε keeps its spelling, e.g. 8/255).
+
+    Unknown norms keep their name; a string without ``:`` is returned unchanged.
+
+    >>> threat_model_text("linf:0.3"), threat_model_text("l2:0.5"), threat_model_text("linf:8/255")
+    ('ℓ∞, ε = 0.3', 'ℓ2, ε = 0.5', 'ℓ∞, ε = 8/255')
+    """
+    norm, sep, eps = spec.partition(":")
+    if not sep:
+        return spec
+    symbol = _NORM_SYMBOLS.get(norm.strip().lower(), norm.strip())
+    return f"{symbol}, ε = {eps.strip()}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import platformdirs
 
 from bench.registry import RegistryError
+from bench.results.labels import threat_model_text
 from bench.track import TrackError, load_track
 
 
@@ -48,6 +49,11 @@ class TrackInfo:
     title: str
     threat: str
     description: str = ""
+
+    @property
+    def threat_text(self) -> str:
+        """The threat model for readers (``ℓ∞, ε = 0.3``)."""
+        return threat_model_text(self.threat)
 
 
 def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:
