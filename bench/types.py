@@ -109,6 +109,13 @@ class Category(StrEnum):
     MANIPULABILITY = "explanation manipulability"
 
 
+class Axis(StrEnum):
+    """The two axes of the leaderboard's two-axis view; a family's headline score sits on one of them."""
+
+    ROBUSTNESS = "robustness"
+    EXPLANATION = "explanation"
+
+
 class Severity(StrEnum):
     """How bad a sanity flag is: ``FAIL`` keeps an entry out of the ranking as if clean."""
 
@@ -130,6 +137,8 @@ class ScoreSpec:
         description: One sentence a reviewer can check the number against (formula, paper).
         primary: Whether the index table shows it as a column (others are on the entry page only).
         order: Column order within the table (lower first).
+        headline: The axis of the two-axis view when this score is its category's headline (the one column of
+            the family the index shows before its group is expanded), else ``None``.
     """
 
     name: str
@@ -140,6 +149,7 @@ class ScoreSpec:
     description: str
     primary: bool = True
     order: int = 100
+    headline: Axis | None = None
 
 
 @dataclass(frozen=True)

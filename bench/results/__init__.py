@@ -12,8 +12,9 @@ this layer; ``tests/unit/test_import_contract.py`` keeps it so.
 """
 
 from bench.registry import Registry as Registry
+from bench.types import Axis as Axis
 from bench.types import Category as Category
 from bench.types import ScoreSpec as ScoreSpec
 from bench.types import Unit as Unit
 
-__all__ = ["Category", "Registry", "ScoreSpec", "Unit"]
+__all__ = ["Axis", "Category", "Registry", "ScoreSpec", "Unit"]

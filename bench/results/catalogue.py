@@ -1,5 +1,6 @@
 """Every built-in score's metadata as data (``scores.toml`` beside this module): name, title, direction, unit,
-category, description, order.
+category, description, order, and — for the one headline score of each family — the axis of the two-axis view
+it sits on (``headline = "robustness"`` or ``"explanation"``).
 
 The results layer and the leaderboard read it without importing any stage (no torch); each stage registers the
 specs it produces from here (``register_score(builtin_spec(name))``), so this file is the one place a column title
@@ -14,14 +15,15 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from bench.types import Category, ScoreSpec, Unit
+from bench.types import Axis, Category, ScoreSpec, Unit
 
 FIELDS = ("title", "higher_is_better", "unit", "category", "description", "primary", "order")
+OPTIONAL = ("headline",)
 
 
 def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
     missing = [f for f in FIELDS if f not in row]
-    extra = sorted(set(row) - set(FIELDS))
+    extra = sorted(set(row) - set(FIELDS) - set(OPTIONAL))
     if missing or extra:
         raise ValueError(f"scores.toml [{name}]: missing {missing}, unknown {extra}")
     return ScoreSpec(
@@ -33,6 +35,7 @@ def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
         description=str(row["description"]),
         primary=bool(row["primary"]),
         order=int(row["order"]),
+        headline=Axis(row["headline"]) if "headline" in row else None,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bench.results.catalogue import catalogue
-from bench.types import ScoreSpec, Unit
+from bench.types import Axis, ScoreSpec, Unit
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class ScoreInfo:
     description: str
     primary: bool
     order: int
+    headline: Axis | None = None
 
     @classmethod
     def from_spec(cls, spec: ScoreSpec) -> ScoreInfo:
@@ -36,6 +37,7 @@ class ScoreInfo:
             description=spec.description,
             primary=spec.primary,
             order=spec.order,
+            headline=spec.headline,
         )
 
     @classmethod

@@ -10,7 +10,7 @@ import pytest
 from bench.plugins import SCORES
 from bench.results.catalogue import catalogue
 from bench.results.scores import score_infos
-from bench.types import Category, ScoreSpec, Unit
+from bench.types import Axis, Category, ScoreSpec, Unit
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -51,3 +51,40 @@ def test_every_score_formats_by_its_unit(name: str) -> None:
 def test_titles_are_unique() -> None:
     titles = [SCORES.get(n).title for n in SCORES.names()]
     assert len(titles) == len(set(titles)), "two columns with one title cannot be told apart"
+
+
+def test_each_family_has_at_most_one_headline_and_the_six_families_have_one() -> None:
+    """The index folds each category to its headline column; the two-axis view plots headlines only."""
+    headlines: dict[Category, list[str]] = {}
+    for spec in catalogue().values():
+        if spec.headline is not None:
+            assert spec.primary, f"{spec.name}: a headline is an index column, so it must be primary"
+            headlines.setdefault(spec.category, []).append(spec.name)
+    assert all(len(v) == 1 for v in headlines.values()), headlines
+    families = {
+        Category.ACCURACY,
+        Category.ROBUSTNESS,
+        Category.ARA,
+        Category.FIDELITY,
+        Category.EXPLANATION_ROBUSTNESS,
+        Category.MANIPULABILITY,
+    }
+    assert families <= set(headlines), "clean, AutoAttack, ARA, fidelity, explanation robustness, manipulability"
+    axes = {catalogue()[v[0]].headline for v in headlines.values()}
+    assert axes == {Axis.ROBUSTNESS, Axis.EXPLANATION}, "the two-axis view needs a score on each axis"
+
+
+def test_an_unknown_headline_axis_is_refused() -> None:
+    from bench.results.catalogue import _spec
+
+    row = {
+        f: v
+        for f, v in zip(
+            ("title", "higher_is_better", "unit", "category", "description", "primary", "order"),
+            ("T", True, "fraction", "accuracy", "d", True, 1),
+            strict=True,
+        )
+    }
+    assert _spec("x", {**row, "headline": "explanation"}).headline is Axis.EXPLANATION
+    with pytest.raises(ValueError, match="sideways"):
+        _spec("x", {**row, "headline": "sideways"})
