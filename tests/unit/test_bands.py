@@ -1,0 +1,151 @@
+"""Significance bands (bench.results.bands) and the Pareto front (bench.results.pareto) on hand-built inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from bench.results.bands import BandInput, BandMethod, band_input, significance_bands
+from bench.results.paired import mcnemar_p_value
+from bench.results.pareto import pareto_front
+from leaderboard.synthetic import synthetic_record
+
+N = 100
+
+
+def vector(ones: int, *, flip_off: int = 0, flip_on: int = 0, base: int | None = None) -> tuple[float, ...]:
+    """``ones`` leading 1s out of N; ``flip_off`` of the first ``base`` 1s turned off and ``flip_on`` 0s after
+    ``base`` turned on — so the discordant counts against ``vector(base)`` are exactly (flip_off, flip_on)."""
+    if base is None:
+        return tuple([1.0] * ones + [0.0] * (N - ones))
+    v = [1.0] * base + [0.0] * (N - base)
+    for i in range(flip_off):
+        v[i] = 0.0
+    for i in range(flip_on):
+        v[base + i] = 1.0
+    return tuple(v)
+
+
+def entry(name: str, v: tuple[float, ...], **kw: object) -> BandInput:
+    return BandInput(name, float(np.mean(v)), v, **kw)  # type: ignore[arg-type]
+
+
+def bands(places: tuple[object, ...]) -> list[int]:
+    return [p.band for p in places]  # type: ignore[attr-defined]
+
+
+def test_a_paired_non_difference_shares_a_band_where_the_rank_order_separates() -> None:
+    # A 60%, B 55% (5 images A gets and B does not, none the other way: p = 2·0.5⁵ = 0.0625), C 40% (p ≈ 2e-6):
+    # a naive order says 1, 2, 3; the paired test cannot tell A from B.
+    a = entry("A", vector(60))
+    b = entry("B", vector(0, flip_off=5, base=60))
+    c = entry("C", vector(40))
+    assert mcnemar_p_value(5, 0) == pytest.approx(0.0625)
+    places = significance_bands([a, b, c])
+    assert bands(places) == [1, 1, 2]
+    assert [p.leader for p in places] == ["A", "A", "C"]
+    assert places[1].method is BandMethod.MCNEMAR
+    # Holm over the leader's two tests: B's p is the larger one, so it keeps its own value (max(2·p_C, p_B))
+    assert places[1].p_adjusted == pytest.approx(0.0625)
+
+
+def test_holm_keeps_two_raw_significant_differences_in_the_leader_band() -> None:
+    # raw p = 0.03125 (6 vs 0) and 0.0391 (8 vs 1) are each below 0.05; Holm over the family of two gives
+    # 2·0.03125 = 0.0625 for both, so neither differs significantly from the leader
+    a = entry("A", vector(70))
+    b = entry("B", vector(0, flip_off=6, base=70))
+    c = entry("C", vector(0, flip_off=8, flip_on=1, base=70))
+    assert mcnemar_p_value(6, 0) < 0.05 and mcnemar_p_value(8, 1) < 0.05
+    places = significance_bands([a, b, c])
+    assert bands(places) == [1, 1, 1]
+    assert [p.p_adjusted for p in places[1:]] == pytest.approx([0.0625, 0.0625])
+    assert bands(significance_bands([a, b])) == [1, 2]  # alone (a family of one), B's 0.03125 separates it
+
+
+def test_the_first_significant_entry_leads_the_next_band_and_bands_stay_contiguous() -> None:
+    a = entry("A", vector(90))
+    b = entry("B", vector(50))  # far below A
+    c = entry("C", vector(0, flip_off=2, base=50))  # 48%: not different from B
+    d = entry("D", vector(10))
+    places = significance_bands([a, b, c, d])
+    assert bands(places) == [1, 2, 2, 3]
+    assert [p.leader for p in places] == ["A", "B", "B", "D"]
+    assert [p.method for p in places] == [BandMethod.LEADER, BandMethod.LEADER, BandMethod.MCNEMAR, BandMethod.LEADER]
+
+
+def test_ties_always_share_a_band() -> None:
+    v = vector(30)
+    w = tuple(reversed(v))  # same accuracy, entirely different images: 30 vs 30 discordant, p = 1
+    places = significance_bands([entry("A", v), entry("B", w), entry("C", vector(0))])
+    assert bands(places) == [1, 1, 2]
+    assert places[1].p_adjusted == 1.0
+
+
+def test_without_per_image_results_overlapping_intervals_share_a_band() -> None:
+    a = BandInput("A", 0.60, None, (0.50, 0.70))
+    b = BandInput("B", 0.52, None, (0.42, 0.62))  # overlaps A's
+    c = BandInput("C", 0.30, None, (0.21, 0.40))  # overlaps B's, not A's
+    places = significance_bands([a, b, c])
+    assert bands(places) == [1, 1, 2]
+    assert places[1].method is BandMethod.INTERVALS and places[1].p_adjusted is None
+
+
+def test_results_on_other_images_are_not_paired() -> None:
+    a = entry("A", vector(60), interval=(0.5, 0.7), subset="s1")
+    b = entry("B", vector(0, flip_off=5, base=60), interval=(0.45, 0.65), subset="s2")
+    assert significance_bands([a, b])[1].method is BandMethod.INTERVALS
+
+
+def test_without_intervals_only_equal_values_share_a_band() -> None:
+    places = significance_bands([BandInput("A", 0.5), BandInput("B", 0.5), BandInput("C", 0.49)])
+    assert bands(places) == [1, 1, 2] and places[1].method is BandMethod.VALUES
+
+
+def test_real_valued_results_use_the_paired_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random(200) + 0.5
+    noise = rng.normal(0.0, 0.3, 200)
+    b = x + noise - noise.mean() - 0.01  # 0.01 lower on average, with image-to-image noise: not significant
+    places = significance_bands([entry("A", tuple(x)), entry("B", tuple(b)), entry("C", tuple(x - 0.5))])
+    assert places[1].method is BandMethod.BOOTSTRAP
+    assert bands(places) == [1, 1, 2]  # C: 0.5 lower on every image
+
+
+def test_bad_alpha_is_refused() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        significance_bands([BandInput("A", 1.0)], alpha=1.0)
+
+
+def test_band_input_reads_the_per_image_results_compare_reads() -> None:
+    r = synthetic_record("x", 3, n=40)
+    got = band_input(r, "autoattack_accuracy")
+    assert got.per_image == tuple(float(v) for v in r.details["autoattack"]["robust"])
+    assert got.value == pytest.approx(float(np.mean(got.per_image)))
+    assert got.interval == (r.scores["autoattack_accuracy"].ci_low, r.scores["autoattack_accuracy"].ci_high)
+
+
+# ------------------------------------------------------------------------------------------ Pareto front
+def test_pareto_front_follows_each_scores_direction() -> None:
+    points = [(0.9, 0.30), (0.5, 0.10), (0.4, 0.20), (0.1, 0.05), (0.9, 0.35)]
+    assert pareto_front(points, x_higher=True, y_higher=False) == (3, 1, 0)  # (0.4, 0.2) is beaten by (0.5, 0.1)
+    assert pareto_front(points, x_higher=True, y_higher=True) == (4,)
+    assert pareto_front(points, x_higher=False, y_higher=False) == (3,)
+    assert pareto_front([(0.2, 0.2), (0.2, 0.2)], x_higher=True, y_higher=True) == (0, 1)  # equals: both stay
+    assert pareto_front([], x_higher=True, y_higher=True) == ()
+
+
+@pytest.mark.parametrize(("x_higher", "y_higher"), list(itertools.product((True, False), repeat=2)))
+def test_pareto_front_is_exactly_the_undominated_points(x_higher: bool, y_higher: bool) -> None:
+    rng = np.random.default_rng(7)
+    points = [(float(x), float(y)) for x, y in rng.integers(0, 6, size=(40, 2))]
+    front = set(pareto_front(points, x_higher=x_higher, y_higher=y_higher))
+
+    def better_or_equal(q: tuple[float, float], p: tuple[float, float]) -> bool:
+        bx = q[0] >= p[0] if x_higher else q[0] <= p[0]
+        by = q[1] >= p[1] if y_higher else q[1] <= p[1]
+        return bx and by and q != p
+
+    for i, p in enumerate(points):
+        assert (i in front) == (not any(better_or_equal(q, p) for q in points)), (i, p)
