@@ -95,8 +95,8 @@ class SiteWriter:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.env = environment()
-        self.css = _static("site.css")
-        self.js = _static("site.js")
+        self.css = _static("site.css") + _static("index.css")  # index.*: the index's folds, bands, scatter
+        self.js = _static("site.js") + _static("index.js")
         self.csp = content_security_policy(self.css, self.js)
         self.written: list[str] = []
 

@@ -14,18 +14,54 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.results import Category, ScoreSpec, Unit
+from bench.results import Axis, Category, ScoreSpec, Unit
 from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ScoreRecord
 
 SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
-    ScoreSpec("clean_accuracy", "Clean acc.", True, Unit.FRACTION, Category.ACCURACY, "Top-1 accuracy.", True, 10),
+    ScoreSpec(
+        "clean_accuracy",
+        "Clean acc.",
+        True,
+        Unit.FRACTION,
+        Category.ACCURACY,
+        "Top-1 accuracy.",
+        True,
+        10,
+        Axis.ROBUSTNESS,
+    ),
     ScoreSpec("pgd_accuracy", "PGD acc.", True, Unit.FRACTION, Category.ROBUSTNESS, "Accuracy under PGD.", True, 25),
     ScoreSpec(
-        "autoattack_accuracy", "AutoAttack acc.", True, Unit.FRACTION, Category.ROBUSTNESS, "AA accuracy.", True, 30
+        "autoattack_accuracy",
+        "AutoAttack acc.",
+        True,
+        Unit.FRACTION,
+        Category.ROBUSTNESS,
+        "AA accuracy.",
+        True,
+        30,
+        Axis.ROBUSTNESS,
     ),
-    ScoreSpec("ara_attack", "ARA", True, Unit.RMSE, Category.ARA, "Accuracy-robustness area (Woods et al.).", True, 50),
     ScoreSpec(
-        "deletion_auc", "Deletion AUC", False, Unit.SCORE, Category.FIDELITY, "Area under the deletion curve.", True, 60
+        "ara_attack",
+        "ARA",
+        True,
+        Unit.RMSE,
+        Category.ARA,
+        "Accuracy-robustness area (Woods et al.).",
+        True,
+        50,
+        Axis.ROBUSTNESS,
+    ),
+    ScoreSpec(
+        "deletion_auc",
+        "Deletion AUC",
+        False,
+        Unit.SCORE,
+        Category.FIDELITY,
+        "Area under the deletion curve.",
+        True,
+        60,
+        Axis.EXPLANATION,
     ),
     ScoreSpec(
         "explanation_topk", "Top-k overlap", True, Unit.SCORE, Category.EXPLANATION_ROBUSTNESS, "Top-k.", False, 70

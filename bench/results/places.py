@@ -11,7 +11,7 @@ import platformdirs
 
 from bench.registry import RegistryError
 from bench.results.labels import threat_model_text
-from bench.track import TrackError, load_track
+from bench.track import DEFAULT_TRACK, TrackError, load_track
 
 
 def _leaderboard_dir() -> Path:
@@ -40,6 +40,15 @@ def user_results_root() -> Path:
 def user_site_root() -> Path:
     """Where ``robex run`` renders the site of a user's records: ``site`` beside :func:`user_results_root`."""
     return user_results_root().parent / "site"
+
+
+def track_order(track: str) -> tuple[bool, str]:
+    """Sort key of tracks on the site: the default track (the one ``robex run`` builds) first, then by name.
+
+    >>> sorted(["mnist", "fashion-mnist", "mnist5k"], key=track_order)
+    ['mnist5k', 'fashion-mnist', 'mnist']
+    """
+    return (track != DEFAULT_TRACK, track)
 
 
 @dataclass(frozen=True)

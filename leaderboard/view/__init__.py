@@ -12,7 +12,9 @@ autoescape). URLs become links only when they are http(s) (:func:`safe_url`).
 
 One module per part: :mod:`~leaderboard.view.text`, :mod:`~leaderboard.view.tables`, :mod:`~leaderboard.view.plots`,
 :mod:`~leaderboard.view.galleries`, :mod:`~leaderboard.view.transfer`, :mod:`~leaderboard.view.badge`,
-:mod:`~leaderboard.view.entry`, :mod:`~leaderboard.view.compare`, :mod:`~leaderboard.view.site`,
+:mod:`~leaderboard.view.index_table` (the index's compact table with significance bands),
+:mod:`~leaderboard.view.scatter` (the index's two-axis view), :mod:`~leaderboard.view.entry`,
+:mod:`~leaderboard.view.compare`, :mod:`~leaderboard.view.site`,
 :mod:`~leaderboard.view.export`; their public names are re-exported here.
 """
 
@@ -44,11 +46,21 @@ from leaderboard.view.galleries import Image as Image
 from leaderboard.view.galleries import detail_tables as detail_tables
 from leaderboard.view.galleries import galleries as galleries
 from leaderboard.view.galleries import png_data_url as png_data_url
+from leaderboard.view.index_table import Family as Family
+from leaderboard.view.index_table import IndexColumn as IndexColumn
+from leaderboard.view.index_table import IndexRow as IndexRow
+from leaderboard.view.index_table import IndexTable as IndexTable
+from leaderboard.view.index_table import index_table as index_table
 from leaderboard.view.plots import Plot as Plot
 from leaderboard.view.plots import Tick as Tick
 from leaderboard.view.plots import line_plot as line_plot
 from leaderboard.view.plots import nice_ticks as nice_ticks
 from leaderboard.view.plots import plots as plots
+from leaderboard.view.scatter import Point as Point
+from leaderboard.view.scatter import Scatter as Scatter
+from leaderboard.view.scatter import TwoAxis as TwoAxis
+from leaderboard.view.scatter import place_labels as place_labels
+from leaderboard.view.scatter import two_axis as two_axis
 from leaderboard.view.site import Site as Site
 from leaderboard.view.site import TrackView as TrackView
 from leaderboard.view.site import build_site as build_site
@@ -67,7 +79,9 @@ from leaderboard.view.tables import page_path as page_path
 from leaderboard.view.tables import place as place
 from leaderboard.view.tables import reference_gap as reference_gap
 from leaderboard.view.tables import reference_note as reference_note
+from leaderboard.view.tables import score_cell as score_cell
 from leaderboard.view.text import SLUG as SLUG
+from leaderboard.view.text import compact_interval as compact_interval
 from leaderboard.view.text import finite_number as finite_number
 from leaderboard.view.text import interval_text as interval_text
 from leaderboard.view.text import safe_url as safe_url

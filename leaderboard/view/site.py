@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bench.results.places import TrackInfo
+from bench.results.places import TrackInfo, track_order
 from bench.results.ranking import Ranked
 from bench.results.records import Record
 from bench.results.scores import ScoreInfo, info_for
 from leaderboard.view.compare import ComparePage, compare_page
 from leaderboard.view.entry import EntryPage, entry_page
+from leaderboard.view.index_table import IndexTable, index_table
+from leaderboard.view.scatter import TwoAxis, two_axis
 from leaderboard.view.tables import Table, build_table, page_path, place
 from leaderboard.view.text import slug
 from leaderboard.view.transfer import Heatmap, heatmap, index_matrix, transfer_matrix
@@ -18,7 +20,8 @@ from leaderboard.view.transfer import Heatmap, heatmap, index_matrix, transfer_m
 
 @dataclass(frozen=True)
 class TrackView:
-    """One track: its index table, pages, heatmap and comparison page."""
+    """One track: its table (all primary columns: export, quick list), the index's compact table and two-axis
+    view, pages, heatmap and comparison page."""
 
     name: str
     slug: str
@@ -26,6 +29,8 @@ class TrackView:
     version: str
     sort_title: str
     table: Table
+    index: IndexTable
+    two_axis: TwoAxis | None
     heatmap: Heatmap
     compare: ComparePage
     pages: tuple[EntryPage, ...]
@@ -70,6 +75,8 @@ def track_view(
         version=", ".join(versions),
         sort_title=info_for(sort, infos).title if sort else "",
         table=table,
+        index=index_table(f"table-{slug(track)}", placed, infos, sort, alpha=alpha),
+        two_axis=two_axis(f"two-axis-{slug(track)}", placed, infos, sort) if with_compare else None,
         heatmap=heatmap(records, [p.record.name for p in placed]),
         compare=compare_page(placed, infos, sort, alpha) if with_compare else empty_compare,
         pages=pages,
@@ -85,7 +92,8 @@ def build_site(
     alpha: float = 0.05,
     base_url: str = "",
 ) -> Site:
-    """The view of every record: full-run records by track; quick-mode records apart (never ranked)."""
+    """The view of every record: full-run records by track, the default track first; quick-mode records apart
+    (never ranked)."""
     all_records = sorted(records, key=lambda r: (r.track, r.name, r.quick))
     track_infos = track_infos or {}
     full: dict[str, list[Record]] = {}
@@ -93,7 +101,8 @@ def build_site(
     for r in all_records:
         (quick if r.quick else full).setdefault(r.track, []).append(r)
     tracks = tuple(
-        track_view(t, rs, infos, track_infos.get(t), alpha=alpha, base_url=base_url) for t, rs in sorted(full.items())
+        track_view(t, rs, infos, track_infos.get(t), alpha=alpha, base_url=base_url)
+        for t, rs in sorted(full.items(), key=lambda item: track_order(item[0]))
     )
     quicks = tuple(
         track_view(t, rs, infos, track_infos.get(t), alpha=alpha, base_url=base_url, with_compare=False)

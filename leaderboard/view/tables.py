@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bench.results.ranking import Ranked, ranking, sort_score
 from bench.results.records import Record, ReferenceRecord
 from bench.results.scores import ScoreInfo, info_for, ordered_scores
-from leaderboard.view.text import interval_text, safe_url, slug
+from leaderboard.view.text import compact_interval, interval_text, safe_url, slug
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Cell:
     tooltip: str = ""
     note: str = ""
     note_tooltip: str = ""
+    interval: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,15 +132,7 @@ def build_table(
     unranked: list[Row] = []
     for p in placed:
         r = p.record
-        cells = tuple(
-            Cell(
-                c.info.unit.text(r.score(c.info.name)),
-                "" if r.score(c.info.name) is None else repr(float(r.score(c.info.name))),  # type: ignore[arg-type]
-                interval_text(r, c.info),
-                *reference_note(r, c.info),
-            )
-            for c in columns
-        )
+        cells = tuple(score_cell(r, c.info) for c in columns)
         badges = flag_badges(r)
         if p.rank is None:
             badges = (Badge("not ranked", "unranked", p.reason), *badges)
@@ -160,6 +153,18 @@ def build_table(
         (ranked if p.rank is not None else unranked).append(row)
     names = [c.info.name for c in columns]
     return Table(columns, column_groups(columns), tuple(ranked), tuple(unranked), sort, _index(names, sort))
+
+
+def score_cell(record: Record, info: ScoreInfo) -> Cell:
+    """The cell of ``record``'s score ``info``: its text, sort value, interval (tooltip and compact) and reference."""
+    value = record.score(info.name)
+    return Cell(
+        info.unit.text(value),
+        "" if value is None else repr(float(value)),
+        interval_text(record, info),
+        *reference_note(record, info),
+        interval=compact_interval(record, info),
+    )
 
 
 def reference_gap(record: Record, info: ScoreInfo) -> tuple[ReferenceRecord, float | None] | None:

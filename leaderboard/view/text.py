@@ -54,6 +54,24 @@ def interval_text(record: Record, info: ScoreInfo) -> str:
     return f"95% CI {info.unit.text(s.ci_low)} – {info.unit.text(s.ci_high)}, {n}"
 
 
+def compact_interval(record: Record, info: ScoreInfo) -> str:
+    """A score's 95% interval as shown under its value, ``[61.0, 65.2]`` (percent signs dropped: the value above
+    carries the unit), or ``""`` without one.
+
+    >>> from bench.results.records import EntryInfo, Provenance, ScoreRecord
+    >>> from bench.results.scores import score_infos
+    >>> r = Record(track="t", entry=EntryInfo(name="e", title="E", authors="A", kind="recipe"),
+    ...            scores={"clean_accuracy": ScoreRecord(value=0.63, n=9, ci_low=0.61, ci_high=0.652)},
+    ...            provenance=Provenance(seed=0, track_version="1", track_sha256="", subset_sha256=""))
+    >>> compact_interval(r, score_infos()["clean_accuracy"])
+    '[61.0, 65.2]'
+    """
+    s = record.scores.get(info.name)
+    if s is None or s.ci_low is None or s.ci_high is None:
+        return ""
+    return "[" + ", ".join(info.unit.text(v).removesuffix("%") for v in (s.ci_low, s.ci_high)) + "]"
+
+
 def finite_number(value: Any) -> float | None:
     """``value`` as a finite float, else ``None`` (booleans are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
