@@ -111,7 +111,7 @@ def test_the_index_fits_1400px_and_shows_bands_flags_and_the_two_axis_view(
                 assert target.is_file(), target
         assert d.execute_script(LABELS) == []
         x = Select(view.find_element(By.CSS_SELECTOR, "select[data-axis='x']"))
-        for option in [o.get_attribute("value") for o in x.options]:
+        for option in [o.get_attribute("value") or "" for o in x.options]:
             x.select_by_value(option)
             shown = [f for f in view.find_elements(By.CSS_SELECTOR, "figure.scatter") if f.is_displayed()]
             assert [f.get_attribute("data-x") for f in shown] == [option]
