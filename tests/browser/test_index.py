@@ -111,11 +111,14 @@ def test_the_index_fits_1400px_and_shows_bands_flags_and_the_two_axis_view(
                 assert target.is_file(), target
         assert d.execute_script(LABELS) == []
         x = Select(view.find_element(By.CSS_SELECTOR, "select[data-axis='x']"))
-        for option in [o.get_attribute("value") or "" for o in x.options]:
-            x.select_by_value(option)
-            shown = [f for f in view.find_elements(By.CSS_SELECTOR, "figure.scatter") if f.is_displayed()]
-            assert [f.get_attribute("data-x") for f in shown] == [option]
-            assert d.execute_script(LABELS) == []
+        y = Select(view.find_element(By.CSS_SELECTOR, "select[data-axis='y']"))
+        for x_name in [o.get_attribute("value") or "" for o in x.options]:
+            x.select_by_value(x_name)
+            for y_name in [o.get_attribute("value") or "" for o in y.options]:
+                y.select_by_value(y_name)
+                shown = [f for f in view.find_elements(By.CSS_SELECTOR, "figure.scatter") if f.is_displayed()]
+                assert [(f.get_attribute("data-x"), f.get_attribute("data-y")) for f in shown] == [(x_name, y_name)]
+                assert d.execute_script(LABELS) == []
         d.execute_script("arguments[0].scrollIntoView()", view)
 
     d.execute_script("window.scrollTo(0, 0)")
