@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from bench.results.scores import ScoreInfo, ordered_scores
-from leaderboard.view.site import Site
+from leaderboard.view.site import Site, TrackView
 from leaderboard.view.tables import page_path
 
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -22,6 +22,11 @@ def csv_text_cell(text: str) -> str:
     return "'" + text if text.startswith(CSV_FORMULA_PREFIXES) else text
 
 
+def _bands(track: TrackView) -> dict[str, int]:
+    """The significance band of each ranked entry of ``track`` (the index's)."""
+    return {row.name: int(row.band) for row in track.index.ranked}
+
+
 def _all_scores(site: Site) -> list[ScoreInfo]:
     names = {n for t in site.tracks for p in t.placed for n in p.record.scores}
     return ordered_scores(names, site.infos)
@@ -33,19 +38,32 @@ ENTRY_FIELDS = ("title", "authors", "venue", "paper_url", "license", "kind", "de
 def leaderboard_csv(site: Site) -> str:
     """``leaderboard.csv``: one row per full-run record; every score with its interval and image count."""
     scores = _all_scores(site)
-    header = ["track", "rank", "entry", *ENTRY_FIELDS, "baseline", "status", "ranked", "not_ranked_reason", "flags"]
+    header = [
+        "track",
+        "rank",
+        "band",
+        "entry",
+        *ENTRY_FIELDS,
+        "baseline",
+        "status",
+        "ranked",
+        "not_ranked_reason",
+        "flags",
+    ]
     for s in scores:
         header += [s.name, f"{s.name}_ci_low", f"{s.name}_ci_high", f"{s.name}_n"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for t in site.tracks:
+        bands = _bands(t)
         for p in t.placed:
             r = p.record
             entry = r.entry.model_dump()
             row: list[Any] = [
                 csv_text_cell(r.track),
                 "" if p.rank is None else p.rank,
+                bands.get(r.name, ""),
                 csv_text_cell(r.name),
                 *(csv_text_cell(str(entry.get(f) or "")) for f in ENTRY_FIELDS),
                 r.entry.baseline,
@@ -70,12 +88,14 @@ def leaderboard_json(site: Site) -> dict[str, Any]:
     tracks = []
     for t in site.tracks:
         rows = []
+        bands = _bands(t)
         for p in t.placed:
             r = p.record
             entry = r.entry.model_dump()
             rows.append(
                 {
                     "rank": p.rank,
+                    "band": bands.get(r.name),
                     "ranked": p.rank is not None,
                     "not_ranked_reason": p.reason,
                     "entry": {"name": r.name, "baseline": r.entry.baseline, **{f: entry.get(f) for f in ENTRY_FIELDS}},
@@ -90,6 +110,7 @@ def leaderboard_json(site: Site) -> dict[str, Any]:
                 "track": t.name,
                 "track_version": t.version,
                 "sort": t.table.sort,
+                "bands": t.index.bands_text,
                 "columns": [c.info.__dict__ for c in t.table.columns],
                 "entries": rows,
             }

@@ -276,3 +276,19 @@ def test_unregistered_scores_show_on_the_entry_page_only(tmp_path: Path) -> None
     render_records([rec], tmp_path, specs=SYNTHETIC_SPECS, tracks={})
     assert 'data-score="mystery_score"' not in (tmp_path / "index.html").read_text()
     assert 'data-score="mystery_score"' in (tmp_path / "toy" / "x.html").read_text()
+
+
+def test_csv_and_json_carry_the_index_bands(tmp_path: Path) -> None:
+    render_records(golden_records(), tmp_path, specs=SYNTHETIC_SPECS, tracks={})
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "leaderboard.csv").read_text(encoding="utf-8"))))
+    assert [(r["entry"], r["band"]) for r in rows if r["ranked"] == "True"] == [
+        ("beta", "1"),
+        ("gamma", "1"),
+        ("hostile", "2"),
+        ("alpha", "3"),
+    ]
+    assert {r["band"] for r in rows if r["ranked"] == "False"} == {""}
+    doc = json.loads((tmp_path / "leaderboard.json").read_text(encoding="utf-8"))
+    track = doc["tracks"][0]
+    assert track["bands"].startswith("Ranks are bands.")
+    assert {e["entry"]["name"]: e["band"] for e in track["entries"]}["masked"] is None
