@@ -15,7 +15,7 @@ from enum import StrEnum
 import numpy as np
 
 from bench.results.compare import is_binary, per_image
-from bench.results.paired import PairedResult, holm, mcnemar_exact, paired_bootstrap
+from bench.results.paired import holm, mcnemar_p_value, paired_bootstrap
 from bench.results.records import Record
 
 
@@ -59,12 +59,15 @@ class BandPlace:
     p_adjusted: float | None = None  # Holm-adjusted p of the difference to the leader (paired tests only)
 
 
-def _paired(leader: BandInput, other: BandInput, *, resamples: int, seed: int) -> tuple[BandMethod, PairedResult]:
+def _paired(leader: BandInput, other: BandInput, *, resamples: int, seed: int) -> tuple[BandMethod, float]:
+    """The paired test's method and unadjusted p-value on the images both share (only the p-value: the
+    McNemar interval :func:`bench.results.paired.mcnemar_exact` adds is a root search the bands do not need)."""
     a, b = np.asarray(leader.per_image, dtype=np.float64), np.asarray(other.per_image, dtype=np.float64)
     m = min(len(a), len(b))
-    if is_binary(a[:m]) and is_binary(b[:m]):
-        return BandMethod.MCNEMAR, mcnemar_exact(a[:m], b[:m])
-    return BandMethod.BOOTSTRAP, paired_bootstrap(a[:m], b[:m], resamples=resamples, seed=seed)
+    a, b = a[:m], b[:m]
+    if is_binary(a) and is_binary(b):
+        return BandMethod.MCNEMAR, mcnemar_p_value(int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum()))
+    return BandMethod.BOOTSTRAP, paired_bootstrap(a, b, resamples=resamples, seed=seed).p_value
 
 
 def _can_pair(a: BandInput, b: BandInput) -> bool:
@@ -83,9 +86,10 @@ def significance_bands(
     """Bands of ``ranked`` (given best first, in ranking order).
 
     The first entry leads band 1. Its difference to *every* entry below it is tested — McNemar's exact test
-    (:func:`bench.results.paired.mcnemar_exact`) on the per-image 0/1 results of the same evaluation images, a
-    paired bootstrap (:func:`bench.results.paired.paired_bootstrap`, ``seed``) on real-valued ones — and the
-    p-values of those tests are Holm-corrected as one family (:func:`bench.results.paired.holm`; Holm 1979,
+    (:func:`bench.results.paired.mcnemar_p_value`, the p-value :func:`~bench.results.paired.mcnemar_exact`
+    gives) on the per-image 0/1 results of the same evaluation images, a paired bootstrap
+    (:func:`bench.results.paired.paired_bootstrap`, ``seed``) on real-valued ones — and the p-values of those
+    tests are Holm-corrected as one family (:func:`bench.results.paired.holm`; Holm 1979,
     https://www.jstor.org/stable/4615733), as ``robex compare`` corrects its family. Walking down the ranking,
     each entry joins the leader's band while its adjusted p ≥ ``alpha``; the first entry that differs
     significantly leads the next band, and the rule starts again from it on the entries below.
@@ -109,7 +113,7 @@ def significance_bands(
         tests = {
             i: _paired(leader, e, resamples=resamples, seed=seed) for i, e in enumerate(rest) if _can_pair(leader, e)
         }
-        adjusted = dict(zip(tests, holm([r.p_value for _, r in tests.values()]), strict=True))
+        adjusted = dict(zip(tests, holm([p for _, p in tests.values()]), strict=True))
         start += 1
         for i, entry in enumerate(rest):
             if i in tests:

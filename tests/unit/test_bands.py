@@ -7,9 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.results.bands import BandInput, BandMethod, band_input, significance_bands
+from bench.results.bands import BandInput, BandMethod, band_input, record_bands, significance_bands
+from bench.results.compare import compare_score
 from bench.results.paired import mcnemar_p_value
 from bench.results.pareto import pareto_front
+from bench.results.scores import score_infos
 from leaderboard.synthetic import synthetic_record
 
 N = 100
@@ -124,6 +126,17 @@ def test_band_input_reads_the_per_image_results_compare_reads() -> None:
     assert got.per_image == tuple(float(v) for v in r.details["autoattack"]["robust"])
     assert got.value == pytest.approx(float(np.mean(got.per_image)))
     assert got.interval == (r.scores["autoattack_accuracy"].ci_low, r.scores["autoattack_accuracy"].ci_high)
+
+
+def test_a_pair_gets_the_p_value_robex_compare_reports() -> None:
+    names = ["x", "y"]
+    x, y = (synthetic_record(n, s, names=names, n=80) for n, s in zip(names, (3, 4), strict=True))
+    if x.score("autoattack_accuracy") < y.score("autoattack_accuracy"):  # type: ignore[operator]
+        x, y = y, x
+    compared = compare_score(x, y, score_infos()["autoattack_accuracy"], same_images=True)
+    places = record_bands([x, y], "autoattack_accuracy")
+    assert compared.result is not None and compared.result.method == "McNemar exact"
+    assert places[1].p_adjusted == pytest.approx(compared.result.p_value)  # a family of one: Holm changes nothing
 
 
 # ------------------------------------------------------------------------------------------ Pareto front
