@@ -11,6 +11,7 @@ from bench.results.ranking import ranking
 from bench.results.scores import score_infos
 from bench.types import Axis
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record, synthetic_records
+from leaderboard.view import build_site
 from leaderboard.view.index_table import families, index_columns, index_table
 from leaderboard.view.scatter import BOTTOM, LEFT, RIGHT, TOP, _label_box, place_labels, two_axis
 
@@ -98,3 +99,8 @@ def test_two_axis_lists_entries_it_cannot_plot_and_needs_both_axes() -> None:
     assert view is not None and all(p.missing == ("b (no Deletion AUC)",) for p in view.plots)
     no_y = {n: i for n, i in INFOS.items() if n != "deletion_auc"}
     assert two_axis("v", ranking([a], "autoattack_accuracy"), no_y, "autoattack_accuracy") is None
+
+
+def test_the_default_track_comes_first_then_the_others_by_name() -> None:
+    records = [synthetic_record("e", i, track=t, n=20) for i, t in enumerate(["zeta", "mnist5k", "alpha"])]
+    assert [t.name for t in build_site(records, INFOS).tracks] == ["mnist5k", "alpha", "zeta"]
