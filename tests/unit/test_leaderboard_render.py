@@ -4,6 +4,7 @@ determinism, stale pages removed, every page self-contained (no network, strict 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -239,12 +240,18 @@ def test_entry_page_shows_curves_transfer_gallery_flags_provenance_badge(tmp_pat
         # a target's own record wins over the source's as_source (it is the one evaluated)
         assert f"{100 * records[i].details['transfer']['as_target']['a']:.1f}%" in row
         assert f'href="../toy/{other}.html"' in column
-    assert page.count("data:image/png;base64,") == 4
+    images = re.findall(r'<img src="\.\./(img/[0-9a-f]{24}\.png)"', page)
+    assert len(images) == 4 and "data:image/png" not in page  # by file, not inline
+    for rel in images:  # each written once, at the path named by its content
+        data = (tmp_path / rel).read_bytes()
+        assert data.startswith(b"\x89PNG") and hashlib.sha256(data).hexdigest()[:24] in rel
     assert records[0].provenance.checkpoint_sha256 in page
     assert "[![robex toy: AutoAttack acc." in page and "](toy/a.svg)](toy/a.html)" in page
     assert (tmp_path / "toy" / "a.svg").read_text().startswith("<svg")
     heat = (tmp_path / "toy" / "_transfer.html").read_text(encoding="utf-8")
-    assert heat.count('class="heat-') == 6  # 3×3 minus the diagonal
+    assert len(re.findall(r'<td class="heat-\d+', heat)) == 6  # 3×3 minus the diagonal
+    assert len(re.findall(r'<td class="[^"]*\bdiag\b', heat)) == 3  # the white-box diagonal, outlined
+    assert "white-box diagonal" in heat  # and said so in the legend
 
 
 def test_rendering_is_deterministic_and_removes_stale_pages(tmp_path: Path) -> None:
