@@ -4,6 +4,7 @@ Output (deterministic: the same records give the same bytes)::
 
     index.html                 one sortable table per track (full runs only)
     claims.html                the five papers' claims tested on each track's records (leaderboard.claims)
+    about.html                 every score (what it measures, direction, source paper) and every sanity flag
     quick.html                 quick-mode records, listed apart, never ranked (only when there are any)
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
@@ -42,6 +43,7 @@ from bench.results.records import Record, load_records
 from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
+from leaderboard.view.about import about_page
 from leaderboard.view.plots import tick_texts
 from leaderboard.view.transfer import heat_legend
 
@@ -142,6 +144,7 @@ class SiteWriter:
         """Every page, badge and data file of ``site`` and the claims page; returns the index's path."""
         self.page("index.html", "index.html.j2", site=site)
         self.page("claims.html", "claims.html.j2", claims=claims)
+        self.page("about.html", "about.html.j2", about=about_page(site.infos))
         if site.quick:
             self.page("quick.html", "quick.html.j2", site=site)
         for track in (*site.tracks, *site.quick):
