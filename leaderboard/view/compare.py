@@ -65,6 +65,14 @@ class SharedGallery:
     same_for_all: bool = False
 
 
+def _shared_images(rows: Sequence[Gallery]) -> tuple[Image, ...]:
+    """The images of rows that hold the same pictures, labelled as the rows label them when they all agree, else by
+    position (``#j``: labels such as each entry's prediction belong on that entry's page)."""
+    first = rows[0].images
+    agree = all(tuple(i.label for i in r.images) == tuple(i.label for i in first) for r in rows)
+    return first if agree else tuple(Image(f"#{j}", img.png) for j, img in enumerate(first))
+
+
 def shared_galleries(placed: Sequence[Ranked]) -> tuple[SharedGallery, ...]:
     """Every (stage, caption) gallery across entries, by stage; within a stage the galleries that are identical
     for every entry first (shown once), then the per-entry ones, each in the records' order."""
@@ -75,9 +83,10 @@ def shared_galleries(placed: Sequence[Ranked]) -> tuple[SharedGallery, ...]:
     out = []
     for (stage, caption), items in found.items():
         first = items[0][1]
-        same = len(items) > 1 and all(g.images == first.images for _, g in items)
+        pngs = [tuple(i.png for i in g.images) for _, g in items]
+        same = len(items) > 1 and all(p == pngs[0] for p in pngs)
         rows = (
-            (GalleryRow(f"every entry ({len(items)})", "", first.images),)
+            (GalleryRow(f"every entry ({len(items)})", "", _shared_images([g for _, g in items])),)
             if same
             else tuple(GalleryRow(p.record.name, page_path(p.record), g.images) for p, g in items)
         )

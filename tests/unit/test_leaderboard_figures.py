@@ -109,15 +109,18 @@ def test_compare_page_shows_shared_images_once_and_each_entrys_own_rows(tmp_path
     names = ["a", "b", "c"]
     records = [synthetic_record(n, i, names=names, n=30) for i, n in enumerate(names)]
     shared = records[0].details["explain"]["gallery"][0]
-    for i, r in enumerate(records):  # the same inputs for all three, each its own maps
+    for i, r in enumerate(records):  # the same inputs for all three (labelled with each one's prediction)
         own = synthetic_record("x", 10 + i, n=30).details["explain"]["gallery"][0]
-        gallery = [{**shared, "caption": "inputs"}, {**own, "caption": "maps"}]
+        inputs = [{**img, "label": f"#{j} pred {i}"} for j, img in enumerate(shared["images"])]
+        gallery = [{**shared, "caption": "inputs", "images": inputs}, {**own, "caption": "maps"}]
         r.details["explain"] = {"gallery": gallery}
     render_records(records, tmp_path, specs=SYNTHETIC_SPECS, tracks={})
     page = (tmp_path / "toy" / "_compare.html").read_text(encoding="utf-8")
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert len(srcs) == 4 + 3 * 4 and len(set(srcs)) == len(srcs)  # every image once
     assert "every entry (3)" in page and page.index("inputs") < page.index("maps")
+    head = page.split("every entry (3)")[1].split("</tr>")[0]
+    assert re.findall(r"<figcaption>([^<]*)</figcaption>", head) == ["#0", "#1", "#2", "#3"]  # no one's prediction
 
 
 def test_entry_cost_lists_every_stage_with_its_share_and_the_total() -> None:
