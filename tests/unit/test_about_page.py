@@ -82,3 +82,13 @@ def test_sources_cite_papers_by_public_link_not_by_a_file_outside_the_repository
             if path.name != Path(__file__).name and ("papers.md" in text or "shared/docs" in text):
                 found.append(str(path.relative_to(ROOT)))
     assert found == []
+
+
+def test_a_plug_ins_source_link_must_be_http(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    hostile = replace(SYNTHETIC_SPECS[0], source=HOSTILE_TITLE, source_url="javascript:alert(1)")
+    render_records([synthetic_record("a", 0, n=20)], tmp_path, specs=(hostile, *SYNTHETIC_SPECS[1:]), tracks={})
+    about = (tmp_path / "about.html").read_text(encoding="utf-8")
+    assert "javascript:" not in about and "<script>alert" not in about
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in about  # the source shown as text

@@ -143,11 +143,16 @@ def hostile_records() -> list[Record]:
     evil = synthetic_record("evil", 2, names=names, n=40, title=HOSTILE_TITLE)
     details = dict(evil.details)
     details["ara"] = {
-        "curves": {"a": {"title": HOSTILE_TITLE, "x": [0, 1], "y": [1, 0], "xlabel": HOSTILE_TITLE, "ylabel": "y"}},
+        "curves": {
+            "a": {"title": HOSTILE_TITLE, "x": [0, 1], "y": [1, 0], "xlabel": HOSTILE_TITLE, "ylabel": HOSTILE_TITLE}
+        },
         "table": [{HOSTILE_TITLE: HOSTILE_TITLE}],
+        "chance": 0.1,
     }
     png = __import__("base64").b64encode(tiny_png(__import__("numpy").zeros((4, 4), dtype="uint8"))).decode()
-    details["explain"] = {"gallery": [{"caption": HOSTILE_TITLE, "images": [{"label": HOSTILE_TITLE, "png": png}]}]}
+    scale = {"colormap": "inferno", "low": HOSTILE_TITLE, "high": HOSTILE_TITLE, "meaning": HOSTILE_TITLE}
+    gallery = {"caption": HOSTILE_TITLE, "images": [{"label": HOSTILE_TITLE, "png": png}], "scale": scale}
+    details["explain"] = {"gallery": [gallery]}
     entry = evil.entry.model_copy(
         update={
             "authors": HOSTILE_TITLE,
@@ -188,6 +193,7 @@ def test_hostile_strings_render_inert_on_every_page(hostile_site: Path) -> None:
     evil = (hostile_site / "toy" / "evil.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; O&#39;Brien &amp; &#34;Co&#34; {{ 7*7 }}" in evil
     assert HOSTILE_URL in evil and f'href="{HOSTILE_URL}"' not in evil  # shown as text, never a link
+    assert 'class="colour-bar"' in evil and '<line class="reference"' in evil  # the new texts are escaped too
     assert 'href="https://example.org/paper"' in (hostile_site / "toy" / "good.html").read_text(encoding="utf-8")
     badge = (hostile_site / "toy" / "evil.svg").read_text(encoding="utf-8")
     assert "<script" not in badge
