@@ -19,6 +19,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 MAX_IMAGE_BYTES = 512 * 1024
 SCALE_STOPS = 11  # colours sampled along a colour bar's gradient
+MIN_DISPLAY = 112  # px: a gallery image is scaled by a whole factor to at least this width (28 × 4)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,25 @@ class Image:
     def path(self) -> str:
         """``img/<sha256 prefix>.png``, relative to the site root."""
         return f"img/{hashlib.sha256(self.png).hexdigest()[:24]}.png"
+
+    @property
+    def display(self) -> tuple[int, int]:
+        """Width and height on the page: the PNG's own size (its IHDR chunk) times the smallest whole factor
+        that makes it at least :data:`MIN_DISPLAY` px wide, so every pixel becomes an equal square block.
+
+        >>> Image("", tiny_header(28, 28)).display, Image("", tiny_header(32, 32)).display
+        ((112, 112), (128, 128))
+        """
+        width, height = int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
+        if width <= 0 or height <= 0:
+            return MIN_DISPLAY, MIN_DISPLAY
+        factor = max(1, -(-MIN_DISPLAY // width))
+        return width * factor, height * factor
+
+
+def tiny_header(width: int, height: int) -> bytes:
+    """The first bytes of a PNG of ``width`` × ``height`` (signature and IHDR size fields), for examples."""
+    return PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big")
 
 
 @dataclass(frozen=True)
