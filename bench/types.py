@@ -137,6 +137,8 @@ class ScoreSpec:
         description: One sentence a reviewer can check the number against (formula, paper).
         primary: Whether the index table shows it as a column (others are on the entry page only).
         order: Column order within the table (lower first).
+        source: The paper the score comes from (``""``: none named), shown on the site's About page.
+        source_url: That paper's public link (arXiv or proceedings; ``""`` when there is none).
         headline: The axis of the two-axis view when this score is its category's headline (the one column of
             the family the index shows before its group is expanded), else ``None``.
     """
@@ -149,6 +151,8 @@ class ScoreSpec:
     description: str
     primary: bool = True
     order: int = 100
+    source: str = ""
+    source_url: str = ""
     headline: Axis | None = None
 
 

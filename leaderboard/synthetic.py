@@ -27,7 +27,7 @@ SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
         "Top-1 accuracy.",
         True,
         10,
-        Axis.ROBUSTNESS,
+        headline=Axis.ROBUSTNESS,
     ),
     ScoreSpec("pgd_accuracy", "PGD acc.", True, Unit.FRACTION, Category.ROBUSTNESS, "Accuracy under PGD.", True, 25),
     ScoreSpec(
@@ -39,7 +39,7 @@ SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
         "AA accuracy.",
         True,
         30,
-        Axis.ROBUSTNESS,
+        headline=Axis.ROBUSTNESS,
     ),
     ScoreSpec(
         "ara_attack",
@@ -50,7 +50,7 @@ SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
         "Accuracy-robustness area (Woods et al.).",
         True,
         50,
-        Axis.ROBUSTNESS,
+        headline=Axis.ROBUSTNESS,
     ),
     ScoreSpec(
         "deletion_auc",
@@ -61,7 +61,7 @@ SYNTHETIC_SPECS: tuple[ScoreSpec, ...] = (
         "Area under the deletion curve.",
         True,
         60,
-        Axis.EXPLANATION,
+        headline=Axis.EXPLANATION,
     ),
     ScoreSpec(
         "explanation_topk", "Top-k overlap", True, Unit.SCORE, Category.EXPLANATION_ROBUSTNESS, "Top-k.", False, 70
@@ -141,7 +141,17 @@ def synthetic_record(
             },
         },
         "ara": {
-            "curves": {"attack": {"title": "A(ε), attack", "x": eps.tolist(), "y": curve_ara, "xlabel": "ε (RMSE)"}},
+            "chance": 0.1,
+            "num_classes": 10,
+            "curves": {
+                "attack": {
+                    "title": "Attack ARA: A(ε) = fraction of images with minimal RMSE radius > ε (a long title)",
+                    "x": eps.tolist(),
+                    "y": curve_ara,
+                    "xlabel": "ε (RMSE)",
+                    "ylabel": "fraction of images with minimal radius above ε",
+                }
+            },
             "table": [
                 {"radius": "median", "value": float(np.median(radii))},
                 {"radius": "max", "value": float(radii[-1])},
@@ -160,6 +170,7 @@ def synthetic_record(
                 {
                     "caption": "Saliency on the first eval images",
                     "images": [{"label": f"img {i}", "png": _png_b64(rng)} for i in range(4)],
+                    "scale": {"colormap": "inferno", "low": "0", "high": "max", "meaning": "relevance, per image"},
                 }
             ]
         }
@@ -202,7 +213,7 @@ def synthetic_record(
             subset_sha256="1" * 64,
             checkpoint_sha256=f"{seed:064x}",
             packages={"python": "3.11", "torch": "2.x"},
-            device="cpu",
+            device="cpu (x86_64, linux, 2 threads)",
             wall_time_s={"train": 1.5, "clean": 0.1},
             cell_keys={"train": "a" * 64, "clean": "b" * 64},
             images={"clean": n, "pgd": n},

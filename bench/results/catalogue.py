@@ -1,6 +1,6 @@
 """Every built-in score's metadata as data (``scores.toml`` beside this module): name, title, direction, unit,
-category, description, order, and — for the one headline score of each family — the axis of the two-axis view
-it sits on (``headline = "robustness"`` or ``"explanation"``).
+category, description, order, the paper it comes from with its public link, and — for the one headline score
+of each family — the axis of the two-axis view it sits on (``headline = "robustness"`` or ``"explanation"``).
 
 The results layer and the leaderboard read it without importing any stage (no torch); each stage registers the
 specs it produces from here (``register_score(builtin_spec(name))``), so this file is the one place a column title
@@ -18,7 +18,7 @@ from typing import Any
 from bench.types import Axis, Category, ScoreSpec, Unit
 
 FIELDS = ("title", "higher_is_better", "unit", "category", "description", "primary", "order")
-OPTIONAL = ("headline",)
+OPTIONAL = ("source", "source_url", "headline")  # the paper and its link (About page); the family headline
 
 
 def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
@@ -35,6 +35,8 @@ def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
         description=str(row["description"]),
         primary=bool(row["primary"]),
         order=int(row["order"]),
+        source=str(row.get("source", "")),
+        source_url=str(row.get("source_url", "")),
         headline=Axis(row["headline"]) if "headline" in row else None,
     )
 

@@ -23,6 +23,8 @@ class ScoreInfo:
     description: str
     primary: bool
     order: int
+    source: str = ""
+    source_url: str = ""
     headline: Axis | None = None
 
     @classmethod
@@ -37,6 +39,8 @@ class ScoreInfo:
             description=spec.description,
             primary=spec.primary,
             order=spec.order,
+            source=spec.source,
+            source_url=spec.source_url,
             headline=spec.headline,
         )
 

@@ -16,9 +16,10 @@ from leaderboard.evidence import (
 
 
 def track_claims(track: str, title: str, records: Sequence[Record]) -> TrackClaims:
-    """Every registered paper's checks on one track's records, in papers.md order."""
+    """Every registered paper's checks on one track's records, in the claims page's order (Ross, activation
+    sensitivity, Boopathy, Woods, Heo)."""
     ev = Evidence(track, records)
-    papers = sorted((PAPERS.get(name)(ev) for name in PAPERS.names()), key=lambda p: p.section)
+    papers = sorted((PAPERS.get(name)(ev) for name in PAPERS.names()), key=lambda p: p.order)
     return TrackClaims(track, title, tuple(papers))
 
 
