@@ -8,6 +8,7 @@ Output (deterministic: the same records give the same bytes)::
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
     <track>/_transfer.html     the track's transfer heatmap
+    <track>/_explanations.html the track's explanation-metric agreement and explainer comparison
     <track>/_compare.html      the track's comparison page
     leaderboard.csv, leaderboard.json
 
@@ -39,6 +40,7 @@ from bench.results.records import Record, load_records
 from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
+from leaderboard.view.explanations import explanations_page
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class SiteWriter:
         for track in site.tracks:
             self.page(f"{track.slug}/_transfer.html", "transfer.html.j2", track=track)
             self.page(f"{track.slug}/_compare.html", "compare.html.j2", track=track)
+            ex = explanations_page(track.placed, site.infos)
+            self.page(f"{track.slug}/_explanations.html", "explanations.html.j2", track=track, ex=ex)
         self.write("leaderboard.csv", leaderboard_csv(site))
         self.write("leaderboard.json", json.dumps(leaderboard_json(site), indent=2, sort_keys=True, allow_nan=False))
         self._remove_stale()

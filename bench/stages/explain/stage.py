@@ -253,6 +253,16 @@ class ExplainStage(Stage):
             "step": step,
             "road": {"images": min(nr, len(x)), "fractions": fractions, "noise": float(s["road_noise"])},
             "table": table,
+            # the score each table column measures (per explainer): the site's explainer comparison reads it
+            "table_scores": {
+                "deletion": DELETION.name,
+                "insertion": INSERTION.name,
+                "road_morf": ROAD_MORF.name,
+                "road_lerf": ROAD_LERF.name,
+                "road_gap": ROAD_GAP.name,
+                "faithfulness": FAITHFULNESS.name,
+                "sensitivity": SENSITIVITY.name,
+            },
             "curves": curves,
         }
 
