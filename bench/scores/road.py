@@ -65,23 +65,34 @@ def _equations(x: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarr
     b_, c, h, w = x.shape
     if missing.shape != (b_, h, w):
         raise ValueError(f"missing must have shape {(b_, h, w)}, got {missing.shape}")
-    img, rows, cols = np.nonzero(missing)
-    m = len(img)
-    var = np.full(missing.shape, -1, dtype=np.int64)
-    var[img, rows, cols] = np.arange(m)
+    # a one-pixel frame around every image, so that a neighbour is always flat index + a constant offset
+    hp, wp = h + 2, w + 2
+    inside = np.zeros((b_, hp, wp), dtype=bool)
+    inside[:, 1:-1, 1:-1] = True
+    padded = np.zeros((b_, hp, wp), dtype=bool)
+    padded[:, 1:-1, 1:-1] = missing
+    flat = np.flatnonzero(padded)
+    m = len(flat)
+    var = np.full(b_ * hp * wp, -1, dtype=np.int64)
+    var[flat] = np.arange(m)
+    inside_flat = inside.ravel()
+    values = np.zeros((b_, c, hp, wp))
+    values[:, :, 1:-1, 1:-1] = x
+    values_flat = values.transpose(1, 0, 2, 3).reshape(c, -1)
     diag = np.zeros(m)
     rhs = np.zeros((m, c))
     upper: list[tuple[np.ndarray, np.ndarray, float]] = []
     for (dr, dc), weight in NEIGHBOUR_WEIGHTS:
-        r2, c2 = rows + dr, cols + dc
-        ids = np.nonzero((r2 >= 0) & (r2 < h) & (c2 >= 0) & (c2 < w))[0]
-        diag[ids] += weight
-        nb = var[img[ids], r2[ids], c2[ids]]
-        removed = nb >= 0
-        if dr * w + dc > 0:  # each pair once: the neighbour later in C order
-            upper.append((ids[removed], nb[removed], weight))
-        kept = ids[~removed]
-        rhs[kept] += weight * x[img[kept], :, r2[kept], c2[kept]]
+        nb = flat + (dr * wp + dc)
+        ok = inside_flat[nb]
+        diag += weight * ok
+        nb_var = var[nb]
+        removed = nb_var >= 0
+        if dr * wp + dc > 0:  # each pair once: the neighbour later in C order
+            ids = np.flatnonzero(removed)
+            upper.append((ids, nb_var[ids], weight))
+        kept = np.flatnonzero(ok & ~removed)
+        rhs[kept] += weight * values_flat[:, nb[kept]].T
     i = np.concatenate([u[0] for u in upper])
     j = np.concatenate([u[1] for u in upper])
     wv = np.concatenate([np.full(len(u[0]), u[2]) for u in upper])
