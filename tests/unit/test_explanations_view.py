@@ -75,6 +75,7 @@ def test_page_is_rendered_linked_and_escaped(tmp_path: Path) -> None:
     assert HOSTILE not in html and "&lt;script&gt;" in html
     assert 'id="agreement"' in html and 'id="explainers-road_gap"' in html
     assert "metric disagreement" in html
+    assert 'href="_explanations.html"' in (tmp_path / "toy" / "a.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("details", [{}, {"explain": {"table": "not a list", "table_scores": {"x": "y"}}}])
