@@ -9,6 +9,7 @@ Output (deterministic: the same records give the same bytes)::
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
     <track>/_transfer.html     the track's transfer heatmap
+    <track>/_explanations.html the track's explanation-metric agreement and explainer comparison
     <track>/_compare.html      the track's comparison page
     img/<sha256>.png           every gallery image, once (named by its content; pages link to it)
     leaderboard.csv, leaderboard.json
@@ -44,6 +45,7 @@ from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
 from leaderboard.view.about import about_page
+from leaderboard.view.explanations import explanations_page
 from leaderboard.view.plots import tick_texts
 from leaderboard.view.transfer import heat_legend
 
@@ -162,6 +164,8 @@ class SiteWriter:
         for track in site.tracks:
             self.page(f"{track.slug}/_transfer.html", "transfer.html.j2", track=track)
             self.page(f"{track.slug}/_compare.html", "compare.html.j2", track=track)
+            ex = explanations_page(track.placed, site.infos)
+            self.page(f"{track.slug}/_explanations.html", "explanations.html.j2", track=track, ex=ex)
         self.images(site)
         self.write("leaderboard.csv", leaderboard_csv(site))
         self.write("leaderboard.json", json.dumps(leaderboard_json(site), indent=2, sort_keys=True, allow_nan=False))

@@ -15,7 +15,7 @@ One module per part: :mod:`~leaderboard.view.text`, :mod:`~leaderboard.view.tabl
 :mod:`~leaderboard.view.index_table` (the index's compact table with significance bands),
 :mod:`~leaderboard.view.scatter` (the index's two-axis view), :mod:`~leaderboard.view.entry`,
 :mod:`~leaderboard.view.compare`, :mod:`~leaderboard.view.site`,
-:mod:`~leaderboard.view.export`; their public names are re-exported here.
+:mod:`~leaderboard.view.export`, :mod:`~leaderboard.view.explanations`; their public names are re-exported here.
 """
 
 from leaderboard.view.badge import BADGE_COLORS as BADGE_COLORS
@@ -33,6 +33,9 @@ from leaderboard.view.entry import FlagView as FlagView
 from leaderboard.view.entry import ScoreLine as ScoreLine
 from leaderboard.view.entry import entry_page as entry_page
 from leaderboard.view.entry import score_lines as score_lines
+from leaderboard.view.explanations import ExplainerGrid as ExplainerGrid
+from leaderboard.view.explanations import ExplanationsPage as ExplanationsPage
+from leaderboard.view.explanations import explanations_page as explanations_page
 from leaderboard.view.export import CSV_FORMULA_PREFIXES as CSV_FORMULA_PREFIXES
 from leaderboard.view.export import ENTRY_FIELDS as ENTRY_FIELDS
 from leaderboard.view.export import csv_text_cell as csv_text_cell

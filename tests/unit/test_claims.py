@@ -286,7 +286,16 @@ def test_heo_fsr_and_control() -> None:
     verdicts = [c.verdict for c in PAPERS.get("heo2019")(Evidence("t", recs)).checks]
     # transfer: CAM (Grad-CAM's own map on a GAP net) does not count; saliency's 0.7 is not below 0.5;
     # deletion: after > before, but no per-image values against the control: not measured
-    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.MISSING]
+    # budget: the record states no steps: not measured
+    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.MISSING, Verdict.MISSING]
+
+
+@pytest.mark.parametrize(("steps", "expected"), [(80, Verdict.FAILS), (299, Verdict.FAILS), (600, Verdict.HOLDS)])
+def test_heo_budget_says_when_it_is_below_the_papers_class(steps: int, expected: Verdict) -> None:
+    manipulate = {"table": [heo_row()], "steps": steps, "lr": 1e-4, "batch_size": 32}
+    c = check([record("standard", manipulate=manipulate)], "heo2019", 5)
+    assert c.verdict is expected and f"{steps} Adam steps of 32 images" in c.statement
+    assert ("cannot afford" in c.note) is (steps < 300)
 
 
 def heo_deletion(row: dict[str, Any], **images: list[float]) -> Any:

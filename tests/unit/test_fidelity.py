@@ -245,6 +245,15 @@ def test_explain_stage_record(track: Track, data: TrackData, standard_model: nn.
     assert [r["explainer"] for r in d["table"]] == list(track.explainers)
     primary = next(r for r in d["table"] if r["explainer"] == d["primary"])
     assert primary["deletion"] == pytest.approx(next(s.value for s in out.scores if s.name == "deletion_auc"), abs=1e-6)
+    # ROAD for every explainer; the primary's numbers are the scores, gap = LeRF − MoRF
+    for row in d["table"]:
+        assert row["road_gap"] == pytest.approx(row["road_lerf"] - row["road_morf"], abs=2e-6), row["explainer"]
+    by_name = {s.name: s for s in out.scores}
+    for key, name in (("road_morf", "road_morf_auc"), ("road_lerf", "road_lerf_auc"), ("road_gap", "road_gap")):
+        assert primary[key] == pytest.approx(by_name[name].value, abs=1e-6)
+        assert by_name[name].n == d["road"]["images"] == min(ctx.settings["road_n"], ctx.settings["n"])
+    road_curve = d["curves"]["road_morf_saliency"]
+    assert road_curve["x"] == [0.0, *d["road"]["fractions"]] and len(road_curve["y"]) == len(road_curve["x"])
     curve = d["curves"]["deletion_saliency"]
     assert len(curve["x"]) == len(curve["y"]) == 29 and curve["x"][0] == 0 and curve["x"][-1] == 1
     rows = d["gallery"]

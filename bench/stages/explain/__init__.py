@@ -5,6 +5,10 @@ For each of the track's explainers, on the first ``n`` evaluation images, explai
 * RISE deletion and insertion AUC (https://arxiv.org/abs/1806.07421; softmax probability of the predicted class, zeros
   substrate, 11×11 σ = 5 blur, ``step`` pixels per step) and Bhatt et al.'s faithfulness correlation
   (§6.2; logits, per-image-minimum baseline, the same random subsets for every explainer);
+* ROAD (Rong et al. 2022, https://arxiv.org/abs/2202.00449; :mod:`bench.scores.road`) on the first ``road_n``
+  images: predicted-class probability as ``road_fractions`` of the pixels are removed by noisy linear
+  imputation, most relevant first (MoRF) and least relevant first (LeRF); AUCs and their gap LeRF − MoRF, the
+  leaderboard's fidelity headline;
 * max-sensitivity (§6.4; Captum's relative Monte-Carlo estimate, U[−r, r] noise) on the first
   ``sensitivity_n`` images.
 

@@ -64,11 +64,12 @@ def explain_in_batches(
     )
 
 
-def mean_curve(title: str, curves: Tensor, ylabel: str) -> dict[str, Any]:
+def mean_curve(title: str, curves: Tensor, ylabel: str, x: list[float] | None = None) -> dict[str, Any]:
+    """The mean of ``curves`` ``(n, K)`` as a plot: at ``x`` (default K equally spaced fractions of [0, 1])."""
     steps = curves.shape[1] - 1
     return {
         "title": title,
-        "x": [round(i / steps, 6) for i in range(steps + 1)],
+        "x": [round(i / steps, 6) for i in range(steps + 1)] if x is None else [round(v, 6) for v in x],
         "y": [round(float(v), 6) for v in curves.mean(0)],
         "xlabel": "fraction of pixels",
         "ylabel": ylabel,

@@ -14,7 +14,7 @@ from bench.plugins import STAGES, register_score
 from bench.protocols import Explainer, Stage, StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.scores import explanation_robustness as er
-from bench.scores import fidelity
+from bench.scores import fidelity, road
 from bench.stage_settings import NESTED, StageSettings, settings_dataclass
 from bench.stages.explain.boopathy import boopathy
 from bench.stages.explain.gallery import gallery
@@ -38,6 +38,15 @@ FAITHFULNESS = register_score(builtin_spec("faithfulness_correlation"))
 
 
 SENSITIVITY = register_score(builtin_spec("max_sensitivity"))
+
+
+ROAD_MORF = register_score(builtin_spec("road_morf_auc"))
+
+
+ROAD_LERF = register_score(builtin_spec("road_lerf_auc"))
+
+
+ROAD_GAP = register_score(builtin_spec("road_gap"))
 
 
 KENDALL = register_score(builtin_spec("explanation_topk_kendall_tau"))
@@ -72,6 +81,9 @@ class ExplainSettings(StageSettings):
     faithfulness_runs: int = 100
     faithfulness_subset: int | None = None
     curves: list[str] = dataclasses.field(default_factory=lambda: ["gradcam"])
+    road_n: int = 100
+    road_fractions: list[float] = dataclasses.field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
+    road_noise: float = road.NOISE
     sensitivity_n: int = 100
     sensitivity_explainers: list[str] | None = None
     sensitivity_radius: float = 0.02
@@ -118,8 +130,8 @@ class ExplainStage(Stage):
     summary = "fidelity and robustness of the track's explainers on the entry's model"
 
     order = 60
-    version = "3"  # 3: gallery rows of maps carry their colour scale; 2: per-image τ in the record; the CAM
-    # discrepancy divided by its margin bound
+    version = "4"  # 4: ROAD; 3: gallery rows of maps carry their colour scale; 2: per-image τ in the record; the
+    # CAM discrepancy divided by its margin bound
 
     Settings = ExplainSettings
 
@@ -156,19 +168,39 @@ class ExplainStage(Stage):
             ctx.generator("faithfulness"),
         )
         drops = fidelity.subset_logit_drops(model, x, pred, masks, batch_size=bs * 2)
+        nr = int(s["road_n"])
+        fractions = [float(f) for f in s["road_fractions"]]
+        road_x = [0.0, *fractions]
         per: dict[str, dict[str, Tensor]] = {}
         curves: dict[str, Any] = {}
         for name, m in maps.items():
             rel = relevance(m, ranking(explainers[name]))
             deletion, insertion, _ = fidelity.causal_curves(model, x, rel, step=step, kernel=kernel, batch_size=bs * 2)
+            morf, lerf = road.road_curves(
+                model,
+                x[:nr],
+                rel[:nr],
+                fractions,
+                generator=ctx.generator("road", name),
+                noise=float(s["road_noise"]),
+                target=pred[:nr],
+                batch_size=bs * 2,
+            )
+            morf_auc, lerf_auc = road.trapezoid_auc(morf, road_x), road.trapezoid_auc(lerf, road_x)
             per[name] = {
                 "deletion": fidelity.auc(deletion),
                 "insertion": fidelity.auc(insertion),
                 "faithfulness": fidelity.faithfulness_correlation(m, masks, drops),
+                "road_morf": morf_auc,
+                "road_lerf": lerf_auc,
+                "road_gap": lerf_auc - morf_auc,
             }
             if name in (primary, *s["curves"]):
-                curves[f"deletion_{name}"] = mean_curve(f"Deletion curve ({name})", deletion, "p(predicted class)")
-                curves[f"insertion_{name}"] = mean_curve(f"Insertion curve ({name})", insertion, "p(predicted class)")
+                prob = "p(predicted class)"
+                curves[f"deletion_{name}"] = mean_curve(f"Deletion curve ({name})", deletion, prob)
+                curves[f"insertion_{name}"] = mean_curve(f"Insertion curve ({name})", insertion, prob)
+                curves[f"road_morf_{name}"] = mean_curve(f"ROAD MoRF curve ({name})", morf, prob, road_x)
+                curves[f"road_lerf_{name}"] = mean_curve(f"ROAD LeRF curve ({name})", lerf, prob, road_x)
         ctx.progress(2, 5)
 
         # max-sensitivity
@@ -200,11 +232,14 @@ class ExplainStage(Stage):
         table = []
         for name in names:
             row: dict[str, Any] = {"explainer": name}
-            for key in ("deletion", "insertion", "faithfulness", "sensitivity"):
+            for key in ("deletion", "insertion", "road_morf", "road_lerf", "road_gap", "faithfulness", "sensitivity"):
                 values = per[name].get(key)
                 row[key] = None if values is None else json_float(mean_interval(values)[0])
             table.append(row)
         results = [
+            score(ROAD_GAP.name, per[primary]["road_gap"]),
+            score(ROAD_MORF.name, per[primary]["road_morf"]),
+            score(ROAD_LERF.name, per[primary]["road_lerf"]),
             score(DELETION.name, per[primary]["deletion"]),
             score(INSERTION.name, per[primary]["insertion"]),
             score(FAITHFULNESS.name, per[primary]["faithfulness"]),
@@ -217,7 +252,18 @@ class ExplainStage(Stage):
             "images": len(x),
             "sensitivity_images": len(xs),
             "step": step,
+            "road": {"images": min(nr, len(x)), "fractions": fractions, "noise": float(s["road_noise"])},
             "table": table,
+            # the score each table column measures (per explainer): the site's explainer comparison reads it
+            "table_scores": {
+                "deletion": DELETION.name,
+                "insertion": INSERTION.name,
+                "road_morf": ROAD_MORF.name,
+                "road_lerf": ROAD_LERF.name,
+                "road_gap": ROAD_GAP.name,
+                "faithfulness": FAITHFULNESS.name,
+                "sensitivity": SENSITIVITY.name,
+            },
             "curves": curves,
         }
 
