@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from bench.results.records import Record
 
 # The papers register themselves in PAPERS when imported (plain imports, no string plug-ins).
 from leaderboard.claims import activation_sensitivity, boopathy, heo, ross, woods  # noqa: F401
+from leaderboard.claims.budgets import budget_notes
 from leaderboard.claims.common import PAPERS
 from leaderboard.evidence import (
     Evidence,
@@ -18,7 +20,10 @@ from leaderboard.evidence import (
 def track_claims(track: str, title: str, records: Sequence[Record]) -> TrackClaims:
     """Every registered paper's checks on one track's records, in papers.md order."""
     ev = Evidence(track, records)
-    papers = sorted((PAPERS.get(name)(ev) for name in PAPERS.names()), key=lambda p: p.section)
+    papers = sorted(
+        (dataclasses.replace(p, budget=budget_notes(p.key, ev)) for p in (PAPERS.get(n)(ev) for n in PAPERS.names())),
+        key=lambda p: p.section,
+    )
     return TrackClaims(track, title, tuple(papers))
 
 
