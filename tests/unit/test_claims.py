@@ -141,10 +141,32 @@ def test_ross_transfer_needs_matching_clean_accuracy_and_a_grid() -> None:
 
 
 def test_distillation_masking_needs_a_ten_point_gap() -> None:
-    masked = record("distillation", transfer=curves(fgsm_white_box=[1, 1, 1, 0.9, 0.9, 0.9], fgsm_surrogate=GRID))
-    assert check([masked], "ross2018", 4).verdict is Verdict.HOLDS  # 0.9 vs 0.3 at eps 0.3
-    honest = record("distillation", transfer=curves(fgsm_white_box=[1, 1, 1, 0.35, 0, 0], fgsm_surrogate=GRID))
-    assert check([honest], "ross2018", 4).verdict is Verdict.FAILS
+    def distillation(white_box: float, n: int) -> Record:
+        wb = [1, 1, 1, white_box, 0.9, 0.9]
+        return record("distillation", transfer={**curves(fgsm_white_box=wb, fgsm_surrogate=GRID), "n": n})
+
+    assert check([distillation(0.9, 256)], "ross2018", 4).verdict is Verdict.HOLDS  # 0.9 vs 0.3 at eps 0.3
+    assert check([distillation(0.35, 256)], "ross2018", 4).verdict is Verdict.FAILS  # 5 points
+    # 16 points on 50 images: the point estimate clears 10 points, Newcombe's interval (−3 to +34) does not
+    c = check([distillation(0.46, 50)], "ross2018", 4)
+    assert c.verdict is Verdict.FAILS
+    assert c.measured[-1].ci_low is not None and c.measured[-1].ci_low < 0.1 < c.measured[-1].value
+    # without the image count there is no interval, hence no verdict
+    assert check([distillation(0.9, 0)], "ross2018", 4).verdict is Verdict.MISSING
+
+
+@pytest.mark.parametrize(("ig", "n", "expected"), [(0.6, 256, Verdict.HOLDS), (0.6, 20, Verdict.FAILS)])
+def test_ross_beyond_eps_needs_an_interval_above_zero(ig: float, n: int, expected: Verdict) -> None:
+    def entry(name: str, beyond: float) -> Record:
+        return record(name, transfer={**curves(fgsm_surrogate=[1, 1, 1, 0.5, beyond, beyond]), "n": n})
+
+    records = [
+        record("standard", transfer={**curves(fgsm_white_box=[1, 0.9, 0.5, 0.2, 0.1, 0.0]), "n": n}),
+        entry("input_gradient", ig),
+        entry("fgsm_at", 0.35),
+    ]
+    c = check(records, "ross2018", 2)
+    assert c.verdict is expected  # 25 points at eps 0.4 and 0.5: clear on 256 images, not on 20
 
 
 def test_disjoint_intervals() -> None:
