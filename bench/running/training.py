@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from bench.protocols import TrainState
 from bench.registry import Registry
+from bench.running.augment import parse_augmentation
 from bench.track import Track, TrainingBudget
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,14 @@ class FitContext:
         return max(1, math.ceil(ep * len(self.train_y) / self.budget.batch_size))
 
     def batches(self, generator: torch.Generator, total: int) -> Iterator[tuple[int, Tensor, Tensor]]:
-        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them.
+        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them, each through the
+        budget's augmentation (:mod:`bench.running.augment`; its draws come from the same CPU ``generator``).
 
         The order is drawn on the CPU generator (identical on every device); the images move to the device
         once, up front, so data loading never starves a GPU (every track's training set fits in memory).
         """
         n, bs = len(self.train_y), self.budget.batch_size
+        augment = parse_augmentation(self.budget.augment)
         xs, ys = self.train_x.to(self.device, non_blocking=True), self.train_y.to(self.device, non_blocking=True)
         step = 0
         epoch = 0
@@ -98,7 +101,7 @@ class FitContext:
                 if step >= total:
                     return
                 idx = order[start : start + bs].to(self.device)
-                yield epoch, xs[idx], ys[idx]
+                yield epoch, augment(xs[idx], generator), ys[idx]
                 step += 1
             epoch += 1
 
