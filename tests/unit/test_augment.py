@@ -45,7 +45,7 @@ def test_translate_draws_every_shift_in_range() -> None:
 
 @pytest.mark.parametrize("spec", ["warp", "translate:x", "translate:0", "translate"])
 def test_bad_specs_are_refused_with_a_reason(spec: str) -> None:
-    with pytest.raises(Exception, match="augmentation|translate|pixels"):
+    with pytest.raises(Exception, match=r"augmentation|translate|pixels"):
         parse_augmentation(spec)
 
 
