@@ -1,6 +1,6 @@
 """Woods, Chen, Teuscher's minimal-perturbation search "L2,min" (Nature Machine Intelligence 2019,
 arXiv 1906.02896; official code ``wwoods/adversarial-explanations-cifar`` ``main.py: _adv_images`` with
-``use_l2min``), the per-image radius behind ARA. See ``shared/docs/papers.md`` §4.1.
+``use_l2min``), the per-image radius behind ARA.
 
 Algorithm (T steps, total length E, momentum μ), for each image, batched:
 

@@ -130,6 +130,8 @@ class ScoreSpec:
         description: One sentence a reviewer can check the number against (formula, paper).
         primary: Whether the index table shows it as a column (others are on the entry page only).
         order: Column order within the table (lower first).
+        source: The paper the score comes from (``""``: none named), shown on the site's About page.
+        source_url: That paper's public link (arXiv or proceedings; ``""`` when there is none).
     """
 
     name: str
@@ -140,6 +142,8 @@ class ScoreSpec:
     description: str
     primary: bool = True
     order: int = 100
+    source: str = ""
+    source_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Moshe, Fidel, Bitton & Shabtai (Machine Learning 2024) and Fidel, Bitton, Katzir & Shabtai (arXiv 2020)
 regularise how much individual neurons move under small input perturbations. Their method sections and
-code were not available to us; this module implements the reconstruction of papers.md §2.2, and its card
+code were not available to us; this module implements robex's reconstruction from the abstracts
+(https://arxiv.org/abs/2211.08686, https://arxiv.org/abs/2009.11349), and its card
 says so (``reconstructed=True``):
 
     L(θ) = CE(f(x), y) + λ_s · (1/L) Σ_l mean_{j∈S_l} |a_{l,j}(x + δ) − a_{l,j}(x)|  [+ λ_J · ‖J_f(x)‖²_F]
@@ -166,7 +167,7 @@ class ActivationSensitivityRegularization(BudgetedDefense):
         summary="Cross-entropy plus a penalty on how much hidden activations move under a small input "
         "perturbation; the stochastic variant penalises a random neuron subset per batch and adds a "
         "random-projection Jacobian penalty.",
-        fidelity="RECONSTRUCTED: the method sections and code were unavailable; this is papers.md §2.2's "
+        fidelity="RECONSTRUCTED: the method sections and code were unavailable; this is robex's "
         "reconstruction from the abstracts (penalty form, layers, δ, λ values and the Jacobian weight are "
         "ours: λ_s = 10, δ uniform in the 0.1 ℓ∞ ball (0.05 on Fashion-MNIST), every activation layer; the "
         "stochastic variant keeps a random half of the neurons per batch and adds 0.01·‖J‖²_F). Report, do "

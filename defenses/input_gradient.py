@@ -9,9 +9,10 @@ Variants (``variant``):
 **The coefficient.** The paper's code minimises ``mean_n CE_n + λ·l2_loss(∂(mean_n CE_n)/∂X)`` with
 ``l2_loss(v) = ½Σv²`` and batch N = 256. The input gradient of the batch mean w.r.t. image n is
 (1/N)∇ₓCE_n, so the penalty is (λ/(2N²))Σ_n‖∇ₓCE_n‖² and the loss equals
-(1/N)Σ_n[CE_n + (λ/(2N))‖∇ₓCE_n‖²] (papers.md §1.1). We parametrise by the batch-size-free per-example
-coefficient c = λ/(2·256) (:func:`per_example_coefficient`; inverse :func:`paper_lambda`). The notebook's
-MNIST doubleback model has λ = 10^4.75 ≈ 56234, c ≈ 110, for its BatchNorm CNN with inputs in [0, 1].
+(1/N)Σ_n[CE_n + (λ/(2N))‖∇ₓCE_n‖²] (https://arxiv.org/abs/1711.09404, and the official code). We parametrise
+by the batch-size-free per-example coefficient c = λ/(2·256) (:func:`per_example_coefficient`; inverse
+:func:`paper_lambda`). The notebook's MNIST doubleback model has λ = 10^4.75 ≈ 56234, c ≈ 110, for its
+BatchNorm CNN with inputs in [0, 1].
 
 **Our coefficients** come from the validation sweep ``scripts/input_gradient_sweep.py`` on mnist5k (3,200 of
 the training images to fit, the other 800 to validate; the evaluation subset untouched; 10 epochs), as the
@@ -63,7 +64,8 @@ PAPER_BATCH = 256  # Ross & Doshi-Velez's batch size, which their λ is relative
 
 
 def per_example_coefficient(lam: float, batch: int = PAPER_BATCH) -> float:
-    """The per-example coefficient c = λ/(2N) equivalent to the paper's λ at batch size N (papers.md §1.1).
+    """The per-example coefficient c = λ/(2N) equivalent to the paper's λ at batch size N (Ross &
+    Doshi-Velez 2018).
 
     >>> round(per_example_coefficient(10 ** 4.75), 2)
     109.83

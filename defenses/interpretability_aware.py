@@ -50,7 +50,7 @@ from defenses.common import (
 
 
 def cam_discrepancy_train(cam_adv: Tensor, cam_nat: Tensor, logits_adv: Tensor, y: Tensor) -> Tensor:
-    """Per-example D_train (Boopathy et al. 2020, §3.2 of papers.md; ``cam_diff`` in ``train.py``).
+    """Per-example D_train (Boopathy et al. 2020, https://arxiv.org/abs/2006.14748; ``cam_diff`` in ``train.py``).
 
     D = ‖I_y(x′) − I_y(x)‖₁ + Σ_{i≠y} p̃_i(x′)‖I_i(x′) − I_i(x)‖₁, p̃_i = softmax_i(f(x′))/Σ_{j≠y} softmax_j(f(x′)).
 

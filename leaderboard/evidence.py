@@ -24,7 +24,7 @@ class Verdict(StrEnum):
 
 
 class Gate(StrEnum):
-    """How papers.md treats the claim at small scale."""
+    """How robex treats the claim at small scale."""
 
     ASSERT = "expected at this scale"
     REPORT = "paper's direction, reported only"
@@ -110,7 +110,7 @@ class PaperClaims:
     title: str
     citation: str
     url: str
-    section: str
+    order: int  # the paper's place on the claims page
     claim: str
     checks: tuple[Check, ...]
     budget: tuple[BudgetNote, ...] = ()  # the budgets the checks were measured at (leaderboard.claims.budgets)

@@ -4,16 +4,20 @@ Output (deterministic: the same records give the same bytes)::
 
     index.html                 one sortable table per track (full runs only)
     claims.html                the five papers' claims tested on each track's records (leaderboard.claims)
+    about.html                 every score (what it measures, direction, source paper) and every sanity flag
     quick.html                 quick-mode records, listed apart, never ranked (only when there are any)
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
     <track>/_transfer.html     the track's transfer heatmap
     <track>/_compare.html      the track's comparison page
+    img/<sha256>.png           every gallery image, once (named by its content; pages link to it)
     leaderboard.csv, leaderboard.json
 
 Every page inlines its CSS and JavaScript (it works from ``file://``) and carries a Content-Security-Policy
-that allows only that exact script and stylesheet (by sha256) and ``data:`` images, so even a string that
-slipped past escaping could not run code or load anything.
+that allows only that exact script and stylesheet (by sha256) and images from the site itself (its ``img/``
+folder; ``data:`` for the empty favicon), so even a string that slipped past escaping could not run code or load
+anything from elsewhere. Gallery images are files, not inline ``data:`` URLs, so an image shown on an entry page
+and on its track's comparison page is stored once.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from bench.results.records import Record, load_records
 from bench.results.scores import ScoreInfo, score_infos
 from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
+from leaderboard.view.about import about_page
+from leaderboard.view.plots import tick_texts
+from leaderboard.view.transfer import heat_legend
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +54,7 @@ MANIFEST = ".robex-site.json"
 
 def environment() -> Environment:
     """The jinja2 environment: autoescape forced on for every template (``.html`` and ``.svg`` alike)."""
-    return Environment(
+    env = Environment(
         loader=PackageLoader("leaderboard", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
@@ -55,6 +62,9 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["tick_texts"] = tick_texts
+    env.globals["heat_legend"] = heat_legend
+    return env
 
 
 def _static(name: str) -> str:
@@ -66,22 +76,28 @@ def _hash_source(text: str) -> str:
 
 
 def content_security_policy(css: str, js: str) -> str:
-    """A policy allowing exactly our inline stylesheet and script, ``data:`` images and nothing else."""
+    """A policy allowing exactly our inline stylesheet and script, the site's own images (``'self'``; ``file:``
+    so a site opened from disk shows them in browsers that give every local file its own origin), ``data:``
+    images, and nothing else."""
     return (
         f"default-src 'none'; script-src {_hash_source(js)}; style-src {_hash_source(css)}; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
+        "img-src 'self' file: data:; base-uri 'none'; form-action 'none'"
     )
 
 
-def replace_file(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str | bytes) -> None:
     """Replace ``path`` with ``text`` by writing a temporary file beside it and renaming it: readers see the
     old or the new file, never half of one. (Unlike :func:`bench.results.atomic.atomic_write_text` it does not fsync;
     hundreds of fsyncs dominated rendering time and the site can always be rendered again.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fb:
+                fb.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -100,10 +116,21 @@ class SiteWriter:
         self.csp = content_security_policy(self.css, self.js)
         self.written: list[str] = []
 
-    def write(self, relative: str, text: str) -> None:
+    def write(self, relative: str, text: str | bytes) -> None:
         """Write one file atomically (temporary file + rename; no fsync: the site is regenerable)."""
         replace_file(self.out / relative, text)
         self.written.append(relative)
+
+    def images(self, site: Site) -> None:
+        """Every gallery image of the site's pages, once each, at its content-named path."""
+        done: set[str] = set()
+        for track in (*site.tracks, *site.quick):
+            rows = [g.images for page in track.pages for g in page.galleries]
+            rows += [row.images for g in track.compare.galleries for row in g.rows]
+            for image in (i for row in rows for i in row):
+                if image.path not in done:
+                    done.add(image.path)
+                    self.write(image.path, image.png)
 
     def page(self, relative: str, template: str, **context: Any) -> None:
         """Render an HTML page; ``root`` is the relative path back to the site root."""
@@ -117,6 +144,7 @@ class SiteWriter:
         """Every page, badge and data file of ``site`` and the claims page; returns the index's path."""
         self.page("index.html", "index.html.j2", site=site)
         self.page("claims.html", "claims.html.j2", claims=claims)
+        self.page("about.html", "about.html.j2", about=about_page(site.infos))
         if site.quick:
             self.page("quick.html", "quick.html.j2", site=site)
         for track in (*site.tracks, *site.quick):
@@ -134,6 +162,7 @@ class SiteWriter:
         for track in site.tracks:
             self.page(f"{track.slug}/_transfer.html", "transfer.html.j2", track=track)
             self.page(f"{track.slug}/_compare.html", "compare.html.j2", track=track)
+        self.images(site)
         self.write("leaderboard.csv", leaderboard_csv(site))
         self.write("leaderboard.json", json.dumps(leaderboard_json(site), indent=2, sort_keys=True, allow_nan=False))
         self._remove_stale()

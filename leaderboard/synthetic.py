@@ -105,7 +105,17 @@ def synthetic_record(
             },
         },
         "ara": {
-            "curves": {"attack": {"title": "A(ε), attack", "x": eps.tolist(), "y": curve_ara, "xlabel": "ε (RMSE)"}},
+            "chance": 0.1,
+            "num_classes": 10,
+            "curves": {
+                "attack": {
+                    "title": "Attack ARA: A(ε) = fraction of images with minimal RMSE radius > ε (a long title)",
+                    "x": eps.tolist(),
+                    "y": curve_ara,
+                    "xlabel": "ε (RMSE)",
+                    "ylabel": "fraction of images with minimal radius above ε",
+                }
+            },
             "table": [
                 {"radius": "median", "value": float(np.median(radii))},
                 {"radius": "max", "value": float(radii[-1])},
@@ -124,6 +134,7 @@ def synthetic_record(
                 {
                     "caption": "Saliency on the first eval images",
                     "images": [{"label": f"img {i}", "png": _png_b64(rng)} for i in range(4)],
+                    "scale": {"colormap": "inferno", "low": "0", "high": "max", "meaning": "relevance, per image"},
                 }
             ]
         }
@@ -166,7 +177,7 @@ def synthetic_record(
             subset_sha256="1" * 64,
             checkpoint_sha256=f"{seed:064x}",
             packages={"python": "3.11", "torch": "2.x"},
-            device="cpu",
+            device="cpu (x86_64, linux, 2 threads)",
             wall_time_s={"train": 1.5, "clean": 0.1},
             cell_keys={"train": "a" * 64, "clean": "b" * 64},
             images={"clean": n, "pgd": n},

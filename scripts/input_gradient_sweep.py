@@ -1,8 +1,8 @@
 """Validation sweep of the ``input_gradient`` coefficient on mnist5k (how the defaults were chosen).
 
 Ross & Doshi-Velez chose λ "by validation on adversarial examples" from log-spaced sweeps
-(``np.logspace(2, 5, 13)`` doubleback, ``np.logspace(0, 3, 13)`` insensitive; papers.md §1.1). We do the
-same at our scale, without touching the evaluation subset:
+(``np.logspace(2, 5, 13)`` doubleback, ``np.logspace(0, 3, 13)`` insensitive; https://arxiv.org/abs/1711.09404
+and its code). We do the same at our scale, without touching the evaluation subset:
 
 1. Split mnist5k's 4,000 *training* images (seed = track seed) into 3,200 fit / 800 validation images.
 2. Train ``standard`` and ``input_gradient`` for each per-example coefficient c of the grid on the 3,200,

@@ -12,8 +12,8 @@ from bench.protocols import Explainer
 class Ranking(StrEnum):
     """How a map orders pixels by relevance (deletion/insertion, top-k).
 
-    ``MAGNITUDE``: |φ| summed over channels (gradient maps, papers.md §6.6); ``SIGNED``: φ summed over
-    channels, so negative evidence ranks last (CAM).
+    ``MAGNITUDE``: |φ| summed over channels (gradient maps, as Captum and Quantus aggregate them); ``SIGNED``:
+    φ summed over channels, so negative evidence ranks last (CAM).
     """
 
     MAGNITUDE = "magnitude"

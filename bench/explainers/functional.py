@@ -207,8 +207,8 @@ def woods_explanation(
     overshoot: float = 5.0,
     steps: int = 35,
 ) -> Tensor:
-    """Woods et al. (2019) adversarial explanation g_explain (§4.3 of papers.md; official ``_adv_images`` with
-    ``encourage_labels=True``): a targeted search toward ``target`` inside an RMSE budget ρ.
+    """Woods et al. (2019) adversarial explanation g_explain (https://arxiv.org/abs/1906.02896; official
+    ``_adv_images`` with ``encourage_labels=True``): a targeted search toward ``target`` inside an RMSE budget ρ.
 
     δ₀ = 0; for t = 0..T−1: d = −∇_δ CE(f(x+δ), c) while RMSE(δ) < ρ, else d = −δ; d ← d/(1e-8 + RMSE(d));
     δ ← δ + s_t d with s_t = ρ·overshoot·(T − t)/(T(T+1)/2). No clipping (as in the official code).

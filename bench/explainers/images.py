@@ -1,7 +1,9 @@
 """Small PNG renderings of inputs and explanation maps for the leaderboard's galleries.
 
 The record convention is ``details[<stage>]["gallery"] = [{"caption": str, "images": [{"label": str,
-"png": "<base64 PNG>"}]}]``; these helpers produce the ``"png"`` strings (native resolution, 28×28 or 32×32).
+"png": "<base64 PNG>"}], "scale": {...}}]``; these helpers produce the ``"png"`` strings (native resolution, 28×28
+or 32×32) and, for rows of maps, the ``"scale"`` the leaderboard draws as a colour bar (``colormap``: a matplotlib
+colormap name; ``low``/``high``: what its ends stand for; ``meaning``: what the colour measures).
 """
 
 from __future__ import annotations
@@ -64,11 +66,33 @@ def map_png(heat: Tensor, *, signed: bool = False) -> str:
     return _palette_png((h - lo) / span, "inferno")
 
 
-def gallery_row(caption: str, labels: Sequence[str], pngs: Sequence[str]) -> dict[str, Any]:
-    """One gallery row in the record's format."""
+UNSIGNED_SCALE = {
+    "colormap": "inferno",
+    "low": "0 (or the map's most negative value)",
+    "high": "the map's largest value",
+    "meaning": "relevance of each pixel to the explained class, scaled per image",
+}
+SIGNED_SCALE = {
+    "colormap": "coolwarm",
+    "low": "−max |relevance| (against the class)",
+    "high": "+max |relevance| (for the class)",
+    "meaning": "signed relevance of each pixel to the explained class, scaled per image; the middle colour is 0",
+}
+
+
+def gallery_row(
+    caption: str, labels: Sequence[str], pngs: Sequence[str], scale: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One gallery row in the record's format (``scale``: the colour bar of a row of maps)."""
     if len(labels) != len(pngs):
         raise ValueError("one label per image")
-    return {"caption": caption, "images": [{"label": lab, "png": p} for lab, p in zip(labels, pngs, strict=True)]}
+    row: dict[str, Any] = {
+        "caption": caption,
+        "images": [{"label": lab, "png": p} for lab, p in zip(labels, pngs, strict=True)],
+    }
+    if scale is not None:
+        row["scale"] = dict(scale)
+    return row
 
 
 def input_row(caption: str, images: Tensor, labels: Sequence[str]) -> dict[str, Any]:
@@ -77,5 +101,6 @@ def input_row(caption: str, images: Tensor, labels: Sequence[str]) -> dict[str, 
 
 
 def map_row(caption: str, maps: Tensor, labels: Sequence[str], *, signed: bool = False) -> dict[str, Any]:
-    """A row of relevance maps ``(N, H, W)``."""
-    return gallery_row(caption, labels, [map_png(m, signed=signed) for m in maps])
+    """A row of relevance maps ``(N, H, W)`` with the colour scale :func:`map_png` draws them in."""
+    scale = SIGNED_SCALE if signed else UNSIGNED_SCALE
+    return gallery_row(caption, labels, [map_png(m, signed=signed) for m in maps], scale)

@@ -1,5 +1,5 @@
 """Every built-in score's metadata as data (``scores.toml`` beside this module): name, title, direction, unit,
-category, description, order.
+category, description, order, and the paper it comes from with its public link.
 
 The results layer and the leaderboard read it without importing any stage (no torch); each stage registers the
 specs it produces from here (``register_score(builtin_spec(name))``), so this file is the one place a column title
@@ -17,11 +17,12 @@ from typing import Any
 from bench.types import Category, ScoreSpec, Unit
 
 FIELDS = ("title", "higher_is_better", "unit", "category", "description", "primary", "order")
+OPTIONAL = ("source", "source_url")  # the paper behind the score and its public link (the site's About page)
 
 
 def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
     missing = [f for f in FIELDS if f not in row]
-    extra = sorted(set(row) - set(FIELDS))
+    extra = sorted(set(row) - set(FIELDS) - set(OPTIONAL))
     if missing or extra:
         raise ValueError(f"scores.toml [{name}]: missing {missing}, unknown {extra}")
     return ScoreSpec(
@@ -33,6 +34,8 @@ def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
         description=str(row["description"]),
         primary=bool(row["primary"]),
         order=int(row["order"]),
+        source=str(row.get("source", "")),
+        source_url=str(row.get("source_url", "")),
     )
 
 

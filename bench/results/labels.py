@@ -26,6 +26,11 @@ def parse_label(label: str) -> tuple[str, float]:
 
 
 _NORM_SYMBOLS = {"linf": "ℓ∞", "l2": "ℓ2", "l1": "ℓ1"}
+_NORM_WORDS = {
+    "linf": "an attacker may move each pixel by at most ε",
+    "l2": "an attacker may add a perturbation of Euclidean (ℓ2) length at most ε",
+    "l1": "an attacker may add a perturbation of summed absolute change (ℓ1) at most ε",
+}
 
 
 def threat_model_text(spec: str) -> str:
@@ -41,3 +46,18 @@ def threat_model_text(spec: str) -> str:
         return spec
     symbol = _NORM_SYMBOLS.get(norm.strip().lower(), norm.strip())
     return f"{symbol}, ε = {eps.strip()}"
+
+
+def threat_model_sentence(spec: str) -> str:
+    """A threat model in words for an entry page: the short form, then what the budget allows (pixels on [0, 1]).
+
+    >>> threat_model_sentence("linf:0.3")
+    'ℓ∞, ε = 0.3: an attacker may move each pixel by at most ε = 0.3 (pixel values on [0, 1])'
+    >>> threat_model_sentence("lp:2")
+    'lp, ε = 2'
+    """
+    norm, sep, eps = spec.partition(":")
+    words = _NORM_WORDS.get(norm.strip().lower())
+    if not sep or words is None:
+        return threat_model_text(spec)
+    return f"{threat_model_text(spec)}: {words.replace('ε', f'ε = {eps.strip()}')} (pixel values on [0, 1])"

@@ -10,7 +10,7 @@ from pathlib import Path
 import platformdirs
 
 from bench.registry import RegistryError
-from bench.results.labels import threat_model_text
+from bench.results.labels import threat_model_sentence, threat_model_text
 from bench.track import TrackError, load_track
 
 
@@ -54,6 +54,11 @@ class TrackInfo:
     def threat_text(self) -> str:
         """The threat model for readers (``ℓ∞, ε = 0.3``)."""
         return threat_model_text(self.threat)
+
+    @property
+    def threat_sentence(self) -> str:
+        """The threat model in words (``ℓ∞, ε = 0.3: an attacker may move each pixel by at most ε = 0.3 …``)."""
+        return threat_model_sentence(self.threat)
 
 
 def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:

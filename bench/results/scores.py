@@ -23,6 +23,8 @@ class ScoreInfo:
     description: str
     primary: bool
     order: int
+    source: str = ""
+    source_url: str = ""
 
     @classmethod
     def from_spec(cls, spec: ScoreSpec) -> ScoreInfo:
@@ -36,6 +38,8 @@ class ScoreInfo:
             description=spec.description,
             primary=spec.primary,
             order=spec.order,
+            source=spec.source,
+            source_url=spec.source_url,
         )
 
     @classmethod

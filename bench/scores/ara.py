@@ -2,7 +2,7 @@
 
 Woods et al., "Adversarial explanations for understanding image classification decisions and improved
 neural network robustness", Nature Machine Intelligence 2019 (arXiv 1906.02896); definition as implemented
-in ``wwoods/adversarial-explanations-cifar`` (``main.py: calculate_ara``), see ``docs/papers.md`` §4.1.
+in ``wwoods/adversarial-explanations-cifar`` (``main.py: calculate_ara``).
 
 For n images with per-image minimal adversarial RMSE radii ε*_i (images that already violate the criterion
 count with ε*_i = 0):
@@ -106,7 +106,7 @@ def accuracy_curve(radii: RadiiLike, num_classes: int = 2) -> tuple[list[float],
 def budget_area(eps: Sequence[float], accuracy: Sequence[float], num_classes: int) -> float:
     """Area above chance of an accuracy-vs-nominal-ℓ∞-budget curve: trapezoid ∫ max(0, acc(ε) − 1/K) dε.
 
-    The cheap "transfer/white-box budget area" of ``docs/papers.md`` §4.4, **not Woods' ARA**: for an
+    A cheap "transfer/white-box budget area", **not Woods' ARA**: for an
     unclipped sign perturbation ε·sign(g) the RMSE is exactly ε, but clipping to [0, 1] makes the true RMSE
     ≤ ε, so the x axis is the nominal ℓ∞ budget. ``eps`` must be increasing and should start at 0 (clean).
 

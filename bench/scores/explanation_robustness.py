@@ -1,6 +1,6 @@
 """Explanation robustness: Boopathy et al. (ICML 2020) top-k attack on the CAM with Kendall τ, the 2-class ℓ1
 interpretation discrepancy of a targeted attack, and Yeh et al.'s (NeurIPS 2019) max-sensitivity.
-papers.md §3.2 and §6.4.
+https://arxiv.org/abs/2006.14748, https://arxiv.org/abs/1901.09392.
 
 The formulas (``kendall_tau``, ``two_class_discrepancy``, ``margin_bound``, ``relative_sensitivity``) are pure;
 the attacks and the Monte-Carlo estimate are batched loops whose cost is their model passes.
@@ -60,7 +60,8 @@ def two_class_discrepancy(cam_x: Tensor, cam_adv: Tensor, y: Tensor, t: Tensor) 
 
 
 def margin_bound(logits_x: Tensor, y: Tensor, t: Tensor) -> Tensor:
-    """½(f_y(x) − f_t(x)): the lower bound on D₂/HW for every successful targeted attack (papers.md §3.2,
+    """½(f_y(x) − f_t(x)): the lower bound on D₂/HW for every successful targeted attack (Boopathy et al.
+    2020,
     because mean_{h,w} I_c = f_c for a GAP + bias-free linear head).
 
     >>> margin_bound(torch.tensor([[3.0, 1.0]]), torch.tensor([0]), torch.tensor([1])).tolist()

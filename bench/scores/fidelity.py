@@ -1,5 +1,6 @@
 """Explanation fidelity: RISE deletion/insertion AUC (Petsiuk, Das, Saenko, BMVC 2018) and faithfulness
-correlation (Bhatt, Weller, Moura, IJCAI 2020). papers.md §6.1–6.2.
+correlation (Bhatt, Weller, Moura, IJCAI 2020): https://arxiv.org/abs/1806.07421,
+https://arxiv.org/abs/2005.00631.
 
 Everything is batched over the whole image set: the model runs on ``(steps + 1)`` versions of every image
 for deletion/insertion and ``runs`` versions for faithfulness correlation, and nothing else runs per image.

@@ -1,5 +1,5 @@
 """Heo, Joo, Moon (NeurIPS 2019) "Fooling neural network interpretations via adversarial model manipulation":
-the fooling losses, the per-image fooling scores and the fooling success rate (papers.md §5).
+the fooling losses, the per-image fooling scores and the fooling success rate (https://arxiv.org/abs/1902.02041).
 
 Maps are single-channel ``(N, L, L)`` interpretations (Grad-CAM at the last conv layer, or input-level
 saliency summed over channels). Every function is pure and batched; losses are differentiable.

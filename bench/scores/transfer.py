@@ -1,6 +1,6 @@
 """Transfer-robustness bookkeeping: attack labels, the source × target matrix and each row's summary.
 
-Ross & Doshi-Velez (AAAI 2018, arXiv 1711.09404, ``docs/papers.md`` §1.3): every model is evaluated on the
+Ross & Doshi-Velez (AAAI 2018, https://arxiv.org/abs/1711.09404): every model is evaluated on the
 adversarial examples crafted on every model; the diagonal is white-box, the off-diagonal entries are
 black-box transfer. An entry's row (as target) is summarised by the mean and the worst (minimum) accuracy
 over the *other* sources.

@@ -1,6 +1,6 @@
 """The ``pgd_sweep`` stage: white-box PGD accuracy over an ε grid that goes past the track's ε, in Boopathy
-et al.'s protocol (ICML 2020, ``eval.py``; papers.md §3.5): ℓ∞ PGD with **no random start**, step 0.01,
-100 steps, 200 images, MNIST grid ε ∈ {0.05, 0.1, 0.2, 0.3, 0.35, 0.4}.
+et al.'s protocol (ICML 2020, https://arxiv.org/abs/2006.14748, ``eval.py``): ℓ∞ PGD with **no random
+start**, step 0.01, 100 steps, 200 images, MNIST grid ε ∈ {0.05, 0.1, 0.2, 0.3, 0.35, 0.4}.
 
 Attacks beyond the training ε (0.35, 0.4 on MNIST) are where Boopathy et al. claim interpretability-aware
 training beats PGD adversarial training; the claims page reads this curve. Its runs at ε ≤ the track's ε are

@@ -1,6 +1,6 @@
 """Transfer robustness: the ``craft`` ENTRY stage and the ``transfer`` PAIR stage.
 
-Ross & Doshi-Velez (AAAI 2018, ``docs/papers.md`` §1.3): every model is evaluated on the adversarial
+Ross & Doshi-Velez (AAAI 2018, https://arxiv.org/abs/1711.09404): every model is evaluated on the adversarial
 examples crafted on every model of the track. ``craft`` runs once per (source) entry: FGSM and TGSM on the
 track's ε grid (Ross & Doshi-Velez's ``eps_grid``) and PGD at the track's ε, on the first ``n`` evaluation
 images, stored as 8-bit tensors in the cell (``attacks.transfer.craft``). ``transfer`` has one cell per

@@ -1,9 +1,10 @@
 """The claims page: each of the five papers' qualitative claims, tested on one track's records.
 
-For every paper (``shared/docs/papers.md`` §1.5, §2.3, §3.6, §4.4, §5.5) a function registered in
+For every paper (Ross & Doshi-Velez 2018, the activation-sensitivity papers, Boopathy et al. 2020, Woods et al.
+2019, Heo et al. 2019; each links its arXiv page) a function registered in
 :data:`PAPERS` turns a track's full-run records into checks. A check states the claim, quotes the paper's own
 numbers where they are known, lists what robex measured (with intervals where the record has them) and gives
-a :class:`Verdict`. Checks are :class:`Gate.ASSERT` where papers.md says a faithful small-scale
+a :class:`Verdict`. Checks are :class:`Gate.ASSERT` where a faithful small-scale
 reproduction should see the effect, :class:`Gate.REPORT` where the paper's direction is unverified at this
 scale and is only reported, :class:`Gate.SANITY` where the check is an identity of the definitions (a check of
 the computation, shown apart and not counted). Two models are compared on the same images with an interval

@@ -34,7 +34,8 @@ def _better(ev: Evidence, entry: str, other: str) -> tuple[list[Measurement], li
 
 @PAPERS.register("activation_sensitivity")
 def activation_sensitivity(ev: Evidence) -> PaperClaims:
-    """Regularizing neural activation sensitivity (papers.md §2.1–§2.3; objective reconstructed)."""
+    """Regularizing neural activation sensitivity (Moshe et al., Machine Learning 2024, arXiv 2211.08686, and Fidel
+    et al., arXiv 2009.11349; objective reconstructed from the abstracts)."""
     checks = [
         clean_within(
             ev,
@@ -74,9 +75,9 @@ def activation_sensitivity(ev: Evidence) -> PaperClaims:
     return PaperClaims(
         "activation_sensitivity",
         "Regularizing neural activation sensitivity (objective reconstructed from the abstracts)",
-        "Shabtai group, Ben-Gurion University",
-        "",
-        "§2.3",
+        "Moshe, Fidel, Bitton, Shabtai, Machine Learning 2024 (and Fidel, Bitton, Katzir, Shabtai, arXiv 2020)",
+        "https://arxiv.org/abs/2211.08686",
+        2,
         "Lowering the sensitivity of individual neurons to small input perturbations improves interpretability, "
         "beyond what adversarial training gives.",
         tuple(checks),

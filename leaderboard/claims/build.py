@@ -18,11 +18,12 @@ from leaderboard.evidence import (
 
 
 def track_claims(track: str, title: str, records: Sequence[Record]) -> TrackClaims:
-    """Every registered paper's checks on one track's records, in papers.md order."""
+    """Every registered paper's checks on one track's records, in the claims page's order (Ross, activation
+    sensitivity, Boopathy, Woods, Heo)."""
     ev = Evidence(track, records)
     papers = sorted(
         (dataclasses.replace(p, budget=budget_notes(p.key, ev)) for p in (PAPERS.get(n)(ev) for n in PAPERS.names())),
-        key=lambda p: p.section,
+        key=lambda p: p.order,
     )
     return TrackClaims(track, title, tuple(papers))
 

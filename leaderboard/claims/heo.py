@@ -25,7 +25,10 @@ def heo_deletion(ev: Evidence, row: Mapping[str, Any] | None) -> Check:
         "mean over the fidelity images of deletion AUC(fooled) − deletion AUC(λ = 0 control), BCa bootstrap 95% "
         f"interval (seed {BOOTSTRAP_SEED}) above 0"
     )
-    paper = "papers.md §5.5: deletion/insertion of the fooled Grad-CAM should get worse while accuracy stays."
+    paper = (
+        "robex's small-scale expectation from Heo et al.'s claim (https://arxiv.org/abs/1902.02041), not a number "
+        "the paper reports: deletion/insertion of the fooled Grad-CAM should get worse while accuracy stays."
+    )
 
     def value(key: str) -> float | None:
         return None if row is None or row.get(key) is None else float(row[key])
@@ -51,7 +54,8 @@ def heo_deletion(ev: Evidence, row: Mapping[str, Any] | None) -> Check:
 
 @PAPERS.register("heo2019")
 def heo(ev: Evidence) -> PaperClaims:
-    """Heo, Joo, Moon (NeurIPS 2019), papers.md §5.5, on the standard model's Grad-CAM location run."""
+    """Heo, Joo, Moon (NeurIPS 2019, https://arxiv.org/abs/1902.02041), on the standard model's Grad-CAM location
+    run."""
     row = ev.row("standard", "manipulate", run="gradcam:location")
 
     def field(key: str) -> float | None:
@@ -115,7 +119,7 @@ def heo(ev: Evidence) -> PaperClaims:
         "Fooling Neural Network Interpretations via Adversarial Model Manipulation",
         "Heo, Joo, Moon, NeurIPS 2019",
         "https://arxiv.org/abs/1902.02041",
-        "§5.5",
+        5,
         "A model can be fine-tuned so that its explanations say something else while its accuracy barely moves.",
         tuple(checks),
     )

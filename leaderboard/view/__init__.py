@@ -43,6 +43,7 @@ from leaderboard.view.galleries import Gallery as Gallery
 from leaderboard.view.galleries import Image as Image
 from leaderboard.view.galleries import detail_tables as detail_tables
 from leaderboard.view.galleries import galleries as galleries
+from leaderboard.view.galleries import png_bytes as png_bytes
 from leaderboard.view.galleries import png_data_url as png_data_url
 from leaderboard.view.plots import Plot as Plot
 from leaderboard.view.plots import Tick as Tick

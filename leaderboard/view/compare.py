@@ -9,7 +9,7 @@ from bench.results.compare import compare_records
 from bench.results.compare_text import format_p
 from bench.results.ranking import Ranked
 from bench.results.scores import ScoreInfo
-from leaderboard.view.galleries import Image, galleries
+from leaderboard.view.galleries import ColourScale, Gallery, Image, galleries
 from leaderboard.view.tables import Column, Table, build_table, page_path
 
 
@@ -55,11 +55,44 @@ class GalleryRow:
 
 @dataclass(frozen=True)
 class SharedGallery:
-    """A gallery (stage + caption) across entries: the same evaluation images, one row per entry."""
+    """A gallery (stage + caption) across entries: one row per entry, or a single row when every entry holds the
+    very same images (the evaluation inputs), so each image is on the page once."""
 
     stage: str
     caption: str
     rows: tuple[GalleryRow, ...]
+    scale: ColourScale | None = None
+    same_for_all: bool = False
+
+
+def _shared_images(rows: Sequence[Gallery]) -> tuple[Image, ...]:
+    """The images of rows that hold the same pictures, labelled as the rows label them when they all agree, else by
+    position (``#j``: labels such as each entry's prediction belong on that entry's page)."""
+    first = rows[0].images
+    agree = all(tuple(i.label for i in r.images) == tuple(i.label for i in first) for r in rows)
+    return first if agree else tuple(Image(f"#{j}", img.png) for j, img in enumerate(first))
+
+
+def shared_galleries(placed: Sequence[Ranked]) -> tuple[SharedGallery, ...]:
+    """Every (stage, caption) gallery across entries, by stage; within a stage the galleries that are identical
+    for every entry first (shown once), then the per-entry ones, each in the records' order."""
+    found: dict[tuple[str, str], list[tuple[Ranked, Gallery]]] = {}
+    for p in placed:
+        for g in galleries(p.record, []):
+            found.setdefault((g.stage, g.caption), []).append((p, g))
+    out = []
+    for (stage, caption), items in found.items():
+        first = items[0][1]
+        pngs = [tuple(i.png for i in g.images) for _, g in items]
+        same = len(items) > 1 and all(p == pngs[0] for p in pngs)
+        rows = (
+            (GalleryRow(f"every entry ({len(items)})", "", _shared_images([g for _, g in items])),)
+            if same
+            else tuple(GalleryRow(p.record.name, page_path(p.record), g.images) for p, g in items)
+        )
+        out.append(SharedGallery(stage, caption, rows, first.scale, same))
+    order = {stage: i for i, stage in enumerate(sorted({g.stage for g in out}))}
+    return tuple(sorted(out, key=lambda g: (order[g.stage], not g.same_for_all)))
 
 
 @dataclass(frozen=True)
@@ -112,16 +145,12 @@ def compare_page(
                     )
                 )
             rows.append(LeaderRow(r.name, r.entry.title, page_path(r), tuple(cells)))
-    shared: dict[tuple[str, str], list[GalleryRow]] = {}
-    for p in placed:
-        for g in galleries(p.record, []):
-            shared.setdefault((g.stage, g.caption), []).append(GalleryRow(p.record.name, page_path(p.record), g.images))
     return ComparePage(
         table=table,
         leader=leader.name if leader else "",
         leader_href=page_path(leader) if leader else "",
         columns=table.columns,
         against_leader=tuple(rows),
-        galleries=tuple(SharedGallery(s, c, tuple(rs)) for (s, c), rs in sorted(shared.items())),
+        galleries=shared_galleries(placed),
         alpha=alpha,
     )

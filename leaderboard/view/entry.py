@@ -10,6 +10,7 @@ from bench.results.ranking import Ranked
 from bench.results.records import Record, ReferenceRecord
 from bench.results.scores import ScoreInfo, info_for, ordered_scores
 from leaderboard.view.badge import BadgeSvg, badge
+from leaderboard.view.cost import Cost, entry_cost
 from leaderboard.view.galleries import DetailTable, Gallery, detail_tables, galleries
 from leaderboard.view.plots import Plot, plots
 from leaderboard.view.tables import Badge, flag_badges, page_path, reference_gap
@@ -69,10 +70,12 @@ class EntryPage:
     card: tuple[tuple[str, str], ...]
     provenance: tuple[tuple[str, str], ...]
     packages: tuple[tuple[str, str], ...]
-    stages: tuple[tuple[str, str, str, str], ...]
+    stages: tuple[tuple[str, str], ...]
     errors: tuple[tuple[str, str], ...]
     problems: tuple[str, ...]
     badge: BadgeSvg
+    threat: str = ""
+    cost: Cost | None = None
 
 
 def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[str, tuple[ScoreLine, ...]], ...]:
@@ -113,8 +116,10 @@ def entry_page(
     transfer_meta: tuple[str, str],
     pages: Mapping[str, str],
     base_url: str = "",
+    threat: str = "",
 ) -> EntryPage:
-    """The page of one record (``transfer``: the track's matrix indexed by :func:`index_matrix`)."""
+    """The page of one record (``transfer``: the track's matrix indexed by :func:`index_matrix`; ``threat``: the
+    track's threat model in words, ``""`` when the track is not installed)."""
     r = placed.record
     problems: list[str] = []
     sort_info = info_for(sort, infos) if sort else None
@@ -133,15 +138,7 @@ def entry_page(
         ("entry code isolated by", p.isolation or "— (no entry code)"),
         ("device", p.device or "—"),
     )
-    stages = tuple(
-        (
-            s,
-            f"{p.wall_time_s[s]:.1f} s" if s in p.wall_time_s else "—",
-            str(p.images[s]) if s in p.images else "—",
-            p.cell_keys.get(s, "—"),
-        )
-        for s in sorted(set(p.wall_time_s) | set(p.images) | set(p.cell_keys))
-    )
+    stages = tuple((s, p.cell_keys[s]) for s in sorted(p.cell_keys))
     claimed_unknown = tuple((k, scalar_text(v)) for k, v in sorted(r.entry.claimed.items()) if k not in r.scores)
     return EntryPage(
         record=r,
@@ -174,4 +171,6 @@ def entry_page(
         errors=tuple(sorted(r.errors.items())),
         problems=tuple(problems),
         badge=badge(placed, total, sort_info, base_url),
+        threat=threat,
+        cost=entry_cost(p),
     )

@@ -59,7 +59,18 @@ def track_view(
     ranked_total = sum(1 for p in placed if p.rank is not None)
     indexed = index_matrix(matrix)
     pages = tuple(
-        entry_page(p, ranked_total, infos, sort, indexed, (attack, eps), pages_by_name, base_url) for p in placed
+        entry_page(
+            p,
+            ranked_total,
+            infos,
+            sort,
+            indexed,
+            (attack, eps),
+            pages_by_name,
+            base_url,
+            threat=track_info.threat_sentence if track_info else "",
+        )
+        for p in placed
     )
     empty_compare = ComparePage(build_table((), infos, sort=None), "", "", (), (), (), alpha)
     versions = sorted({r.provenance.track_version for r in records})

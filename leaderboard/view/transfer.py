@@ -20,6 +20,7 @@ class HeatCell:
     text: str
     level: int | None
     tooltip: str
+    diagonal: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ def transfer_matrix(records: Sequence[Record]) -> tuple[dict[tuple[str, str], fl
     return matrix, attack, eps
 
 
+def heat_legend() -> tuple[tuple[int, str], ...]:
+    """``(level, text)`` of every colour of the heatmap, for its legend.
+
+    >>> heat_legend()[0], heat_legend()[-1]
+    ((0, '0%'), (10, '100%'))
+    """
+    return tuple((level, f"{100 * level // HEAT_LEVELS}%") for level in range(HEAT_LEVELS + 1))
+
+
 def heat_level(value: float) -> int:
     """Colour bucket 0..HEAT_LEVELS of an accuracy in [0, 1].
 
@@ -91,11 +101,11 @@ def heatmap(records: Sequence[Record], order: Sequence[str]) -> Heatmap:
         cells = []
         for t in targets:
             v = matrix.get((s, t))
-            tip = f"crafted on {s}, evaluated on {t}"
+            tip = f"crafted on {s}, evaluated on {t}" + (" (white-box)" if s == t else "")
             cells.append(
-                HeatCell(Unit.FRACTION.text(v), None, tip)
+                HeatCell(Unit.FRACTION.text(v), None, tip, s == t)
                 if v is None
-                else HeatCell(Unit.FRACTION.text(v), heat_level(v), f"{tip}: accuracy {Unit.FRACTION.text(v)}")
+                else HeatCell(Unit.FRACTION.text(v), heat_level(v), f"{tip}: accuracy {Unit.FRACTION.text(v)}", s == t)
             )
         rows.append(tuple(cells))
     return Heatmap(

@@ -145,3 +145,44 @@ def test_claims_page_is_reached_from_the_header(driver: Any, site: Path) -> None
     verdicts = {c.text for c in d.find_elements(By.CSS_SELECTOR, "td.verdict")}
     assert verdicts == {"not measured", "not applicable"}
     assert _console_errors(d) == []
+
+
+SVG_TEXT_OUTSIDE = """
+var out = [];
+document.querySelectorAll('svg').forEach(function (svg) {
+  var box = svg.getBoundingClientRect();
+  svg.querySelectorAll('text').forEach(function (t) {
+    var b = t.getBoundingClientRect();
+    if (b.width === 0 || b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5
+        || b.bottom > box.bottom + 0.5) { out.push(t.textContent); }
+  });
+});
+return out;
+"""
+
+
+def test_figures_fit_their_boxes_and_the_page_at_1400_px(driver: Any, site: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    d = driver
+    pages = sorted((site / "toy").glob("*.html"))
+    texts = 0
+    for page in pages:
+        d.get(page.as_uri())
+        assert d.execute_script(SVG_TEXT_OUTSIDE) == [], page.name  # no SVG text overflows its figure
+        texts += len(d.find_elements(By.CSS_SELECTOR, "svg.plot text"))
+        width = d.execute_script("return document.documentElement.scrollWidth")
+        assert width <= d.execute_script("return window.innerWidth"), page.name  # no horizontal scrolling
+        for img in d.find_elements(By.CSS_SELECTOR, ".gallery img"):
+            assert img.size["width"] >= 112 and d.execute_script("return arguments[0].naturalWidth", img) > 0
+    assert texts > 20  # the check saw the plots' titles, ticks, labels and chance lines
+    d.get((site / "toy" / "entry_000.html").as_uri())
+    refs = d.find_elements(By.CSS_SELECTOR, "svg.plot line.reference + text")
+    assert refs and refs[0].text.startswith("chance 1/K")
+    assert d.find_elements(By.CSS_SELECTOR, "div.colour-bar svg linearGradient stop")
+    d.get((site / "toy" / "_transfer.html").as_uri())
+    diagonal = d.find_elements(By.CSS_SELECTOR, "#heatmap td.diag")
+    assert len(diagonal) == len(d.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr"))
+    assert d.find_element(By.CSS_SELECTOR, "#heatmap").size["width"] <= 1400
+    d.save_screenshot(str(tmp_path / "transfer.png"))
+    assert _console_errors(d) == []

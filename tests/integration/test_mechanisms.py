@@ -1,5 +1,5 @@
-"""Mechanism checks: each defense does what its paper says it does, on mnist5k (papers.md's "small-scale
-check" of each paper). Every model is trained once per session, deterministically.
+"""Mechanism checks: each defense does what its paper says it does, on mnist5k (a small-scale
+check of each paper's mechanism). Every model is trained once per session, deterministically.
 
 * The adversarial-training defenses — pgd_at and trades (PGD accuracy, and no collapse to chance) and
   interpretability_aware (CAM discrepancy) — train exactly their mnist5k leaderboard recipe (the track budget

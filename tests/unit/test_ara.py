@@ -1,5 +1,5 @@
-"""ARA (Woods et al. 2019): hand-computed cases, the identities of docs/papers.md §4.4, Woods' binned version,
-a fine Riemann sum and property tests over random radii."""
+"""ARA (Woods et al. 2019): hand-computed cases, the identities of the definition (https://arxiv.org/abs/1906.02896),
+Woods' binned version, a fine Riemann sum and property tests over random radii."""
 
 from __future__ import annotations
 

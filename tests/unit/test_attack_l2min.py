@@ -1,7 +1,7 @@
 """Woods et al.'s L2,min search: the exact official algorithm (checked against a line-by-line transcription
-of ``_adv_images`` from shared/docs/papers.md §4.1 where clipping cannot matter), the analytic minimal
-distance on linear models in RMSE units, both criteria, and the first-half sanity check; the lazy-gradient
-variant is the same search, and its per-sample gradient cap is a hard bound."""
+of the official ``_adv_images`` (``wwoods/adversarial-explanations-cifar``) where clipping cannot matter),
+the analytic minimal distance on linear models in RMSE units, both criteria, and the first-half sanity check;
+the lazy-gradient variant is the same search, and its per-sample gradient cap is a hard bound."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def analytic_rmse(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 def official_transcription(
     model: nn.Module, x: Tensor, y: Tensor, steps: int, eps: float, momentum: float, btr: bool
 ) -> tuple[Tensor, Tensor]:
-    """papers.md §4.1 / ``_adv_images(use_l2min=True or 'btr')`` line by line (no clipping); returns (x_adv, first)."""
+    """The official ``_adv_images(use_l2min=True or 'btr')`` line by line (no clipping); returns (x_adv, first)."""
     deltas = torch.zeros_like(x).requires_grad_()
     mom = torch.zeros_like(x)
     first_ok = torch.full((len(x),), 999 + steps, dtype=torch.int)

@@ -39,7 +39,7 @@ def check(records: list[Record], paper: str, index: int) -> Any:
     return PAPERS.get(paper)(Evidence("t", records)).checks[index]
 
 
-def test_every_paper_is_registered_in_papers_md_order() -> None:
+def test_every_paper_is_registered_in_the_claims_page_order() -> None:
     claims = track_claims("t", "T", [])
     assert [p.key for p in claims.papers] == [
         "ross2018",
@@ -48,7 +48,8 @@ def test_every_paper_is_registered_in_papers_md_order() -> None:
         "woods2019",
         "heo2019",
     ]
-    assert [p.section for p in claims.papers] == ["§1.5", "§2.3", "§3.6", "§4.4", "§5.5"]
+    assert [p.order for p in claims.papers] == [1, 2, 3, 4, 5]
+    assert all(p.url.startswith("https://arxiv.org/abs/") for p in claims.papers)  # every paper by its public link
 
 
 def test_no_records_means_no_verdict() -> None:

@@ -85,7 +85,8 @@ def test_max_sensitivity_of_a_constant_explanation_is_zero(batch: tuple[Tensor, 
 
 
 def test_targeted_attack_respects_boopathy_bound(standard_model: nn.Module, batch: tuple[Tensor, Tensor]) -> None:
-    """papers.md §3.2: for every successful targeted attack, D₂/HW ≥ ½(f_y(x) − f_t(x)) − 1e-5."""
+    """Boopathy et al. 2020 (https://arxiv.org/abs/2006.14748): for every successful targeted attack,
+    D₂/HW ≥ ½(f_y(x) − f_t(x)) − 1e-5."""
     x, y = batch
     g = torch.Generator().manual_seed(3)
     t = (y + torch.randint(1, 10, (len(y),), generator=g)) % 10

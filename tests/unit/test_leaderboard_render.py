@@ -4,6 +4,7 @@ determinism, stale pages removed, every page self-contained (no network, strict 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -142,11 +143,16 @@ def hostile_records() -> list[Record]:
     evil = synthetic_record("evil", 2, names=names, n=40, title=HOSTILE_TITLE)
     details = dict(evil.details)
     details["ara"] = {
-        "curves": {"a": {"title": HOSTILE_TITLE, "x": [0, 1], "y": [1, 0], "xlabel": HOSTILE_TITLE, "ylabel": "y"}},
+        "curves": {
+            "a": {"title": HOSTILE_TITLE, "x": [0, 1], "y": [1, 0], "xlabel": HOSTILE_TITLE, "ylabel": HOSTILE_TITLE}
+        },
         "table": [{HOSTILE_TITLE: HOSTILE_TITLE}],
+        "chance": 0.1,
     }
     png = __import__("base64").b64encode(tiny_png(__import__("numpy").zeros((4, 4), dtype="uint8"))).decode()
-    details["explain"] = {"gallery": [{"caption": HOSTILE_TITLE, "images": [{"label": HOSTILE_TITLE, "png": png}]}]}
+    scale = {"colormap": "inferno", "low": HOSTILE_TITLE, "high": HOSTILE_TITLE, "meaning": HOSTILE_TITLE}
+    gallery = {"caption": HOSTILE_TITLE, "images": [{"label": HOSTILE_TITLE, "png": png}], "scale": scale}
+    details["explain"] = {"gallery": [gallery]}
     entry = evil.entry.model_copy(
         update={
             "authors": HOSTILE_TITLE,
@@ -187,6 +193,7 @@ def test_hostile_strings_render_inert_on_every_page(hostile_site: Path) -> None:
     evil = (hostile_site / "toy" / "evil.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; O&#39;Brien &amp; &#34;Co&#34; {{ 7*7 }}" in evil
     assert HOSTILE_URL in evil and f'href="{HOSTILE_URL}"' not in evil  # shown as text, never a link
+    assert 'class="colour-bar"' in evil and '<line class="reference"' in evil  # the new texts are escaped too
     assert 'href="https://example.org/paper"' in (hostile_site / "toy" / "good.html").read_text(encoding="utf-8")
     badge = (hostile_site / "toy" / "evil.svg").read_text(encoding="utf-8")
     assert "<script" not in badge
@@ -239,12 +246,18 @@ def test_entry_page_shows_curves_transfer_gallery_flags_provenance_badge(tmp_pat
         # a target's own record wins over the source's as_source (it is the one evaluated)
         assert f"{100 * records[i].details['transfer']['as_target']['a']:.1f}%" in row
         assert f'href="../toy/{other}.html"' in column
-    assert page.count("data:image/png;base64,") == 4
+    images = re.findall(r'<img src="\.\./(img/[0-9a-f]{24}\.png)"', page)
+    assert len(images) == 4 and "data:image/png" not in page  # by file, not inline
+    for rel in images:  # each written once, at the path named by its content
+        data = (tmp_path / rel).read_bytes()
+        assert data.startswith(b"\x89PNG") and hashlib.sha256(data).hexdigest()[:24] in rel
     assert records[0].provenance.checkpoint_sha256 in page
     assert "[![robex toy: AutoAttack acc." in page and "](toy/a.svg)](toy/a.html)" in page
     assert (tmp_path / "toy" / "a.svg").read_text().startswith("<svg")
     heat = (tmp_path / "toy" / "_transfer.html").read_text(encoding="utf-8")
-    assert heat.count('class="heat-') == 6  # 3×3 minus the diagonal
+    assert len(re.findall(r'<td class="heat-\d+', heat)) == 6  # 3×3 minus the diagonal
+    assert len(re.findall(r'<td class="[^"]*\bdiag\b', heat)) == 3  # the white-box diagonal, outlined
+    assert "white-box diagonal" in heat  # and said so in the legend
 
 
 def test_rendering_is_deterministic_and_removes_stale_pages(tmp_path: Path) -> None:

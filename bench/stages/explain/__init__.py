@@ -2,7 +2,7 @@
 
 For each of the track's explainers, on the first ``n`` evaluation images, explaining the **predicted** class:
 
-* RISE deletion and insertion AUC (papers.md §6.1; softmax probability of the predicted class, zeros
+* RISE deletion and insertion AUC (https://arxiv.org/abs/1806.07421; softmax probability of the predicted class, zeros
   substrate, 11×11 σ = 5 blur, ``step`` pixels per step) and Bhatt et al.'s faithfulness correlation
   (§6.2; logits, per-image-minimum baseline, the same random subsets for every explainer);
 * max-sensitivity (§6.4; Captum's relative Monte-Carlo estimate, U[−r, r] noise) on the first

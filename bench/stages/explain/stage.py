@@ -118,7 +118,8 @@ class ExplainStage(Stage):
     summary = "fidelity and robustness of the track's explainers on the entry's model"
 
     order = 60
-    version = "2"  # 2: per-image τ in the record; the CAM discrepancy divided by its margin bound
+    version = "3"  # 3: gallery rows of maps carry their colour scale; 2: per-image τ in the record; the CAM
+    # discrepancy divided by its margin bound
 
     Settings = ExplainSettings
 

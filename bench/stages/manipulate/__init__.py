@@ -1,5 +1,5 @@
 """The ``manipulate`` stage: Heo, Joo, Moon (NeurIPS 2019) adversarial model manipulation as an attack on
-the entry (papers.md §5).
+the entry (https://arxiv.org/abs/1902.02041).
 
 A copy of the entry's model (``ctx.model()`` returns a fresh module) is fine-tuned for a fixed budget
 (``steps`` Adam steps of ``batch_size`` training images, model kept in eval mode as in Heo's code) on

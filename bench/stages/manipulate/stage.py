@@ -81,7 +81,8 @@ class ManipulateStage(Stage):
     summary = "Heo et al.'s adversarial model manipulation: how easily the explanations are fooled"
 
     order = 70
-    version = "2"  # 2: accuracy cost against the control; per-image deletion AUC of original, control, fooled
+    version = "3"  # 3: gallery rows of maps carry their colour scale; 2: accuracy cost against the control;
+    # per-image deletion AUC of original, control, fooled
 
     Settings = ManipulateSettings
 
