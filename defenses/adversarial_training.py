@@ -82,7 +82,7 @@ class PGDAdversarialTraining(BudgetedDefense):
     }
     schema: ClassVar[dict[str, Any]] = schema_for(defaults, random_start=StrictBool)
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mnist5k": {"steps": 5, "epochs": 8, **_MNIST_WARMUP},
+        "mnist5k": {"steps": 5, "epochs": 20, **_MNIST_WARMUP},
         "mnist": {"steps": 10, **_MNIST_WARMUP},
         "fashion-mnist": {"steps": 10, **_MNIST_WARMUP},
         "cifar10": {"steps": 7, "step_size": 2 / 255},

@@ -65,3 +65,18 @@ def test_the_engine_augments_every_batch_with_its_own_generator() -> None:
     assert torch.equal(got[0][2], raw[0][2])
     assert not torch.equal(got[0][1], raw[0][1])
     assert torch.allclose(got[0][1].sum(dim=(1, 2, 3)), raw[0][1].sum(dim=(1, 2, 3)))
+
+
+def test_a_defense_may_choose_its_augmentation_and_the_record_says_which() -> None:
+    from bench.hyperparameters import HyperparameterError
+    from bench.plugins import DEFENSES
+
+    track = load_track("mnist5k")
+    assert DEFENSES.create("standard", track).hp["augment"] == "translate:2"  # mnist5k's track default
+    with pytest.raises(HyperparameterError, match="augment"):
+        DEFENSES.create("standard", track, augment="warp:2")
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    budget = dataclasses.replace(track.training, batch_size=8, epochs=1.0)
+    fit = FitContext(track=track, train_x=x, train_y=y, budget=budget, seed=0)
+    DEFENSES.create("standard", track, augment="translate:1").fit(DEFENSES.create("standard", track).build_model(), fit)
+    assert fit.runs[-1]["augment"] == "translate:1" and fit.runs[-1]["steps"] == 2
