@@ -174,6 +174,24 @@ def small_cnn(track: Track, activation: str = "relu") -> nn.Module:
     return SmallCNN(in_channels=c, num_classes=track.num_classes, activation=activation, mean=mean, std=std)
 
 
+@ARCHITECTURES.register("small_cnn_linear")
+def small_cnn_linear(track: Track, activation: str = "relu") -> nn.Module:
+    """:func:`small_cnn` with a bias-free linear head on the flattened 7×7 CAM map instead of global average
+    pooling: the class score is still the mean of an exact class-activation map (:func:`class_activation_map`),
+    and the head can weight positions, which adversarial training on MNIST needs (same features, same cost)."""
+    c, h, w = track.input_shape
+    mean, std = NORMALISATION[c]
+    return SmallCNN(
+        in_channels=c,
+        num_classes=track.num_classes,
+        activation=activation,
+        mean=mean,
+        std=std,
+        head=Head.LINEAR,
+        spatial=(h // 4, w // 4),
+    )
+
+
 class MnistCNN(CamNet):
     """A Madry-style MNIST CNN whose head keeps an exact class-activation decomposition.
 

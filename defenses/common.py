@@ -16,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import AfterValidator
 from torch import nn
 
 from bench.hyperparameters import OptionalNonNegative, OptionalPositive, PositiveInt, UnitInterval
 from bench.protocols import Defense, evaluation_mode
+from bench.running.augment import parse_augmentation
 from bench.track import Track
 from bench.types import ThreatModel
 
@@ -58,6 +60,18 @@ def warmup_eps(step: int, total_steps: int, eps: float, start: float, end: float
     if step >= s1:
         return eps
     return eps * (step - s0) / (s1 - s0)
+
+
+def _augmentation_spec(spec: str) -> str:
+    """A training augmentation the engine knows (``"none"``, ``"translate:2"``); unknown ones raise ValueError."""
+    try:
+        parse_augmentation(spec)
+    except (LookupError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+    return spec
+
+
+OptionalAugment = Annotated[str, AfterValidator(_augmentation_spec)] | None  # None: the track budget's
 
 
 # Types of the hyperparameters several defenses share (see bench.hyperparameters).

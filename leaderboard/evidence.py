@@ -74,6 +74,35 @@ class Check:
 
 
 @dataclass(frozen=True)
+class BudgetNote:
+    """One budget: what it counts, robex's value on this track (None: not in the records), the paper's."""
+
+    what: str
+    ours: float | None
+    paper: float
+    source: str  # where the paper's figure comes from
+
+    @property
+    def below(self) -> bool:
+        """Whether robex measured at less than the paper's budget (unknown counts as not below).
+
+        >>> BudgetNote("steps", 80, 300, "").below, BudgetNote("steps", None, 300, "").below
+        (True, False)
+        """
+        return self.ours is not None and self.ours < self.paper
+
+    @property
+    def text(self) -> str:
+        """``what: ours here, the paper's (source)``.
+
+        >>> BudgetNote("Adam fine-tuning steps", 80, 300, "§5.5").text
+        'Adam fine-tuning steps: 80 here; the paper: 300 (§5.5)'
+        """
+        ours = "not recorded" if self.ours is None else f"{self.ours:g}"
+        return f"{self.what}: {ours} here; the paper: {self.paper:g} ({self.source})"
+
+
+@dataclass(frozen=True)
 class PaperClaims:
     """A paper's claim and its checks on one track."""
 
@@ -84,6 +113,12 @@ class PaperClaims:
     order: int  # the paper's place on the claims page
     claim: str
     checks: tuple[Check, ...]
+    budget: tuple[BudgetNote, ...] = ()  # the budgets the checks were measured at (leaderboard.claims.budgets)
+
+    @property
+    def below_budget(self) -> tuple[BudgetNote, ...]:
+        """The budget notes where robex measured at less than the paper's budget."""
+        return tuple(b for b in self.budget if b.below)
 
 
 @dataclass(frozen=True)

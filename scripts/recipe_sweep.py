@@ -28,9 +28,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.models import ARCHITECTURES, NORMALISATION, MnistCNN, SmallCNN
-
-ARCHITECTURES.add("small_cnn_linear", lambda track, activation="relu": SmallCNN(head="linear"))
+from bench.models import ARCHITECTURES, NORMALISATION, MnistCNN
 
 ARCHITECTURES.add(
     "mnist_cnn_16",

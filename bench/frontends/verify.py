@@ -179,12 +179,31 @@ def _rerun_outputs(
     return outputs
 
 
-def _finalized(entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport) -> dict[str, StageOutput]:
-    """Scores the finalizers derive from the re-run outputs (those needing absent stages are skipped)."""
-    from bench.plugins import FINALIZERS
+def _finalized(
+    entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport, record: Record | None = None
+) -> dict[str, StageOutput]:
+    """Scores the finalizers derive from the re-run outputs (those needing absent stages are skipped).
+
+    Stages that were not re-run (the pair stage ``transfer``) enter from the record's details, so cross-stage
+    scores such as the per-image robust minimum take the recorded transfer sets into the worst case on the
+    re-run's image prefix instead of silently leaving them out; the report says which stages came from the
+    record."""
+    from bench.plugins import FINALIZERS, STAGES
+    from bench.protocols import Scope, StageOutput
     from bench.running.runner import RecordDraft
 
-    draft = RecordDraft(entry=entry, outputs=dict(outputs))
+    inputs = dict(outputs)
+    if record is not None:  # pair stages only: an entry stage the user left out stays out
+        recorded = [
+            s
+            for s, d in record.details.items()
+            if s not in inputs and s in STAGES and STAGES.get(s).scope is not Scope.ENTRY and d
+        ]
+        for stage in recorded:
+            inputs[stage] = StageOutput(details=dict(record.details[stage]))
+        if recorded:
+            report.notes.append(f"finalizers read {', '.join(sorted(recorded))} from the record (not re-run)")
+    draft = RecordDraft(entry=entry, outputs=inputs)
     extra: dict[str, StageOutput] = {}
     for name in FINALIZERS.names():
         try:
@@ -298,7 +317,7 @@ def _verify(
         data_root=data_root,
         report=report,
     )
-    outputs.update(_finalized(entry, outputs, report))
+    outputs.update(_finalized(entry, outputs, report, record))
     infos = score_infos()
     seen: set[str] = set()
     for out in outputs.values():

@@ -58,6 +58,27 @@ class TrackInfo:
     title: str
     threat: str
     description: str = ""
+    version: str = ""
+    fingerprint: str = ""  # sha256 of the installed track file ("" when unknown)
+
+    def stale_note(self, record_version: str, record_sha256: str) -> str:
+        """Why a record of this track is out of date ("" when it was made under the installed definition, or when
+        that definition is unknown).
+
+        >>> info = TrackInfo("MNIST", "linf:0.3", version="2.0", fingerprint="b" * 64)
+        >>> info.stale_note("1.1", "a" * 64)
+        'produced under track version 1.1; the installed definition is 2.0, so its numbers change on regeneration'
+        >>> info.stale_note("2.0", "b" * 64)
+        ''
+        """
+        if not self.fingerprint or record_sha256 == self.fingerprint:
+            return ""
+        if record_version != self.version:
+            return (
+                f"produced under track version {record_version}; the installed definition is {self.version}, "
+                "so its numbers change on regeneration"
+            )
+        return f"produced under an edited definition of track version {record_version} (its sha256 differs)"
 
     @property
     def threat_text(self) -> str:
@@ -78,5 +99,5 @@ def track_infos(names: Iterable[str]) -> dict[str, TrackInfo]:
             t = load_track(name)
         except (RegistryError, TrackError, ValueError, OSError):
             continue
-        out[name] = TrackInfo(t.title, str(t.threat), t.description)
+        out[name] = TrackInfo(t.title, str(t.threat), t.description, t.version, t.fingerprint())
     return out

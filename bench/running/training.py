@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from bench.protocols import TrainState
 from bench.registry import Registry
+from bench.running.augment import parse_augmentation
 from bench.track import Track, TrainingBudget
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class FitContext:
         seed: Seed of batch order and of every random draw in the objective.
         device: Where to train.
         on_step: Called after each optimiser step with (step, total_steps) for progress bars.
-        runs: One entry per :meth:`run` call (``epochs``, ``steps``, ``lr``), appended as it starts, so the
+        runs: One entry per :meth:`run` call (``epochs``, ``steps``, ``lr``, ``augment``), appended as it starts, so the
             record says what was trained (a defense may train fewer epochs than the budget, or run twice).
     """
 
@@ -69,7 +70,7 @@ class FitContext:
     seed: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     on_step: Callable[[int, int], None] | None = None
-    runs: list[dict[str, float]] = field(default_factory=list)
+    runs: list[dict[str, float | str]] = field(default_factory=list)
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """bfloat16 autocast for training on CUDA when the budget asks for it (evaluation stays float32)."""
@@ -82,13 +83,18 @@ class FitContext:
         ep = self.budget.epochs if epochs is None else epochs
         return max(1, math.ceil(ep * len(self.train_y) / self.budget.batch_size))
 
-    def batches(self, generator: torch.Generator, total: int) -> Iterator[tuple[int, Tensor, Tensor]]:
-        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them.
+    def batches(
+        self, generator: torch.Generator, total: int, augment: str | None = None
+    ) -> Iterator[tuple[int, Tensor, Tensor]]:
+        """(epoch, x, y) batches in a seeded order, reshuffled each epoch, ``total`` of them, each through the
+        augmentation ``augment`` (None: the budget's; :mod:`bench.running.augment`), drawn from the same CPU
+        ``generator``.
 
         The order is drawn on the CPU generator (identical on every device); the images move to the device
         once, up front, so data loading never starves a GPU (every track's training set fits in memory).
         """
         n, bs = len(self.train_y), self.budget.batch_size
+        shift = parse_augmentation(self.budget.augment if augment is None else augment)
         xs, ys = self.train_x.to(self.device, non_blocking=True), self.train_y.to(self.device, non_blocking=True)
         step = 0
         epoch = 0
@@ -98,25 +104,35 @@ class FitContext:
                 if step >= total:
                     return
                 idx = order[start : start + bs].to(self.device)
-                yield epoch, xs[idx], ys[idx]
+                yield epoch, shift(xs[idx], generator), ys[idx]
                 step += 1
             epoch += 1
 
     def run(
-        self, model: nn.Module, loss_fn: LossFn, *, epochs: float | None = None, lr: float | None = None
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        *,
+        epochs: float | None = None,
+        lr: float | None = None,
+        augment: str | None = None,
     ) -> nn.Module:
-        """Train ``model`` in place with ``loss_fn`` and return it (in eval mode)."""
+        """Train ``model`` in place with ``loss_fn`` and return it (in eval mode); ``epochs``, ``lr`` and
+        ``augment`` default to the budget's."""
         model.to(self.device)
         total = self.total_steps(epochs)
         base_lr = self.budget.lr if lr is None else lr
-        self.runs.append({"epochs": self.budget.epochs if epochs is None else epochs, "steps": total, "lr": base_lr})
+        spec = self.budget.augment if augment is None else augment
+        self.runs.append(
+            {"epochs": self.budget.epochs if epochs is None else epochs, "steps": total, "lr": base_lr, "augment": spec}
+        )
         params = [p for p in model.parameters() if p.requires_grad]
         opt = OPTIMIZERS.create(self.budget.optimizer, params, lr=base_lr, weight_decay=self.budget.weight_decay)
         schedule = LR_SCHEDULES.get(self.budget.lr_schedule)
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
         state = TrainState(step=0, total_steps=total, epoch=0, generator=generator, track=self.track)
         with seeded(self.seed):
-            for step, (epoch, xb, yb) in enumerate(self.batches(generator, total)):
+            for step, (epoch, xb, yb) in enumerate(self.batches(generator, total, spec)):
                 for group in opt.param_groups:
                     group["lr"] = base_lr * schedule(step, total)
                 state.step, state.epoch = step, epoch

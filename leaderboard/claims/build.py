@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from bench.results.records import Record
 
 # The papers register themselves in PAPERS when imported (plain imports, no string plug-ins).
 from leaderboard.claims import activation_sensitivity, boopathy, heo, ross, woods  # noqa: F401
+from leaderboard.claims.budgets import budget_notes
 from leaderboard.claims.common import PAPERS
 from leaderboard.evidence import (
     Evidence,
@@ -19,7 +21,10 @@ def track_claims(track: str, title: str, records: Sequence[Record]) -> TrackClai
     """Every registered paper's checks on one track's records, in the claims page's order (Ross, activation
     sensitivity, Boopathy, Woods, Heo)."""
     ev = Evidence(track, records)
-    papers = sorted((PAPERS.get(name)(ev) for name in PAPERS.names()), key=lambda p: p.order)
+    papers = sorted(
+        (dataclasses.replace(p, budget=budget_notes(p.key, ev)) for p in (PAPERS.get(n)(ev) for n in PAPERS.names())),
+        key=lambda p: p.order,
+    )
     return TrackClaims(track, title, tuple(papers))
 
 

@@ -52,38 +52,6 @@ def heo_deletion(ev: Evidence, row: Mapping[str, Any] | None) -> Check:
     return Check(statement, Gate.ASSERT, verdict(d.above_zero), tuple(rows), paper, rule)
 
 
-#: Heo et al.'s fine-tuning budget class: a few hundred Adam steps or more (their scripts run thousands of
-#: iterations on ImageNet; the MNIST tracks run 600).
-HEO_STEPS = 300
-
-
-def heo_budget(ev: Evidence, fsr: float | None) -> Check:
-    """Whether the manipulation ran at Heo et al.'s budget class; the default mnist5k run does not (it says so)."""
-    sec = ev.section("standard", "manipulate")
-    raw, lr, batch = sec.get("steps"), sec.get("lr"), sec.get("batch_size")
-    steps = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-    budget = f"{steps} Adam steps of {batch} images at lr {lr}" if steps is not None else "not recorded"
-    note = ""
-    if steps is not None and steps < HEO_STEPS:
-        note = (
-            f"This track fine-tunes for {steps} steps: the default run shares a 15-minute budget on 2 CPU cores and "
-            "cannot afford Heo et al.'s few hundred, so its fooling rates understate how manipulable the models are "
-            "(at mnist5k scale a 600-step fine-tune fools Grad-CAM on nearly every held-out image). The full-MNIST "
-            "tracks (mnist, fashion-mnist) run 600 steps."
-        )
-    return Check(
-        f"The manipulation runs at Heo et al.'s budget class, a few hundred Adam steps (here: {budget}), with the "
-        "λ = 0 control at the same budget.",
-        Gate.REPORT,
-        verdict(None if steps is None else steps >= HEO_STEPS),
-        (Measurement("standard: FSR after (Grad-CAM location)", fsr),),
-        "Heo et al. fine-tune with Adam for thousands of iterations (lr 1e-6 to 1e-5 on ImageNet; "
-        "https://arxiv.org/abs/1902.02041).",
-        f"steps ≥ {HEO_STEPS}",
-        note,
-    )
-
-
 @PAPERS.register("heo2019")
 def heo(ev: Evidence) -> PaperClaims:
     """Heo, Joo, Moon (NeurIPS 2019, https://arxiv.org/abs/1902.02041), on the standard model's Grad-CAM location
@@ -145,7 +113,6 @@ def heo(ev: Evidence) -> PaperClaims:
             "at least one explainer other than Grad-CAM and CAM (the same map on a GAP network) has ρ < 0.5",
         ),
         heo_deletion(ev, row),
-        heo_budget(ev, fsr),
     ]
     return PaperClaims(
         "heo2019",

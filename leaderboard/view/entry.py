@@ -75,6 +75,7 @@ class EntryPage:
     problems: tuple[str, ...]
     badge: BadgeSvg
     threat: str = ""
+    stale: str = ""  # why the record is out of date with the installed track ("" when current)
     cost: Cost | None = None
 
 
@@ -117,6 +118,7 @@ def entry_page(
     pages: Mapping[str, str],
     base_url: str = "",
     threat: str = "",
+    stale: str = "",
 ) -> EntryPage:
     """The page of one record (``transfer``: the track's matrix indexed by :func:`index_matrix`; ``threat``: the
     track's threat model in words, ``""`` when the track is not installed)."""
@@ -172,5 +174,6 @@ def entry_page(
         problems=tuple(problems),
         badge=badge(placed, total, sort_info, base_url),
         threat=threat,
+        stale=stale,
         cost=entry_cost(p),
     )

@@ -35,6 +35,8 @@ class TrackView:
     compare: ComparePage
     pages: tuple[EntryPage, ...]
     placed: tuple[Ranked, ...]
+    stale: tuple[str, ...] = ()  # entries whose records predate the installed track definition
+    stale_note: str = ""  # the reason, when every record of the track shares it
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,13 @@ def track_view(
             pages_by_name,
             base_url,
             threat=track_info.threat_sentence if track_info else "",
+            stale=stale_note(track_info, p.record),
         )
         for p in placed
     )
     empty_compare = ComparePage(build_table((), infos, sort=None), "", "", (), (), (), alpha)
     versions = sorted({r.provenance.track_version for r in records})
+    stale = tuple(sorted(r.name for r in records if stale_note(track_info, r)))
     return TrackView(
         name=track,
         slug=slug(track),
@@ -92,7 +96,16 @@ def track_view(
         compare=compare_page(placed, infos, sort, alpha) if with_compare else empty_compare,
         pages=pages,
         placed=tuple(placed),
+        stale=stale,
+        stale_note=stale_note(track_info, records[0]) if stale and len(versions) == 1 else "",
     )
+
+
+def stale_note(info: TrackInfo | None, record: Record) -> str:
+    """Why ``record`` is out of date with the installed track ("" when current or the track is not installed)."""
+    if info is None:
+        return ""
+    return info.stale_note(record.provenance.track_version, record.provenance.track_sha256)
 
 
 def build_site(

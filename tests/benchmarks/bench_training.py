@@ -1,10 +1,10 @@
 """Training throughput: robex's engine running a defense's objective vs a bare PyTorch loop of the same passes.
 
-Both train the track's architecture on the same mnist5k images with the same batch size, optimiser (Adam),
-number of steps and passes per step (``standard``: one forward+backward; ``pgd_at``: the inner PGD's forward+
-backward passes plus the outer one), so the ratio is what the engine, the defense's bookkeeping (ε warm-up,
-seeded generators, progress callbacks) and the attack base cost on top of the arithmetic. Throughput is
-images × forward+backward passes per second; the row reports ours / bare (goal ≥ 0.9).
+Both train the track's architecture on the same mnist5k images (through the track's augmentation) with the same
+batch size, optimiser (Adam), number of steps and passes per step (``standard``: one forward+backward; ``pgd_at``:
+the inner PGD's forward+backward passes plus the outer one), so the ratio is what the engine, the defense's
+bookkeeping (ε warm-up, seeded generators, progress callbacks) and the attack base cost on top of the arithmetic.
+Throughput is images × forward+backward passes per second; the row reports ours / bare (goal ≥ 0.9).
 
 Run: ``python tests/benchmarks/bench_training.py``
 """
@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from bench.data import load_track_data
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
+from bench.running.augment import parse_augmentation
 from bench.running.training import FitContext
 from bench.track import load_track
 
@@ -44,12 +45,15 @@ def _bare_pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, ge
     return xa.detach()
 
 
-def bare_loop(model: nn.Module, x: Tensor, y: Tensor, batch: int, inner_steps: int, eps: float) -> None:
-    """The same optimiser steps as the engine, written as the shortest PyTorch loop."""
+def bare_loop(
+    model: nn.Module, x: Tensor, y: Tensor, batch: int, inner_steps: int, eps: float, augment: str = "none"
+) -> None:
+    """The same optimiser steps as the engine (with the track's augmentation), as the shortest PyTorch loop."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
+    shift = parse_augmentation(augment)
     for i in range(STEPS):
-        xb, yb = x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
+        xb, yb = shift(x[i * batch : (i + 1) * batch], gen), y[i * batch : (i + 1) * batch]
         if inner_steps:
             model.eval()
             for p in model.parameters():
@@ -78,7 +82,15 @@ def throughput_row(defense: str, hyperparameters: dict[str, object], inner_steps
         recipe.fit(build_architecture(track.architecture, track), fit)
 
     def bare() -> None:
-        bare_loop(build_architecture(track.architecture, track), x, y, budget.batch_size, inner_steps, track.threat.eps)
+        bare_loop(
+            build_architecture(track.architecture, track),
+            x,
+            y,
+            budget.batch_size,
+            inner_steps,
+            track.threat.eps,
+            budget.augment,
+        )
 
     timings = _interleaved({"ours": ours, "bare": bare})
     passes = n * (inner_steps + 1)

@@ -16,15 +16,38 @@ ROOT = Path(__file__).resolve().parents[2] / "leaderboard"
 RESULTS = ROOT / "results"
 TRACKS = sorted(p.name for p in RESULTS.iterdir() if p.is_dir())
 # Tracks whose every baseline manifest must have a committed record (issue 9); others list a required subset.
-COMPLETE = ("mnist5k", "mnist")
-REQUIRED = {"fashion-mnist": {"standard", "pgd_at", "input_gradient", "interpretability_aware"}}
+COMPLETE = ("mnist5k", "mnist", "fashion-mnist")
+REQUIRED: dict[str, set[str]] = {}
+
+# Tracks whose definition moved on (new recipes, architecture or budgets) and whose committed records await a
+# regeneration on a GPU machine. Strict: once the records are regenerated the expected failures turn into errors
+# that remove the mark. The site marks such records as produced under an older track version.
+STALE = {
+    "mnist": "records predate mnist 2.0 (mnist_cnn, 10-epoch PGD-10/TRADES recipes, Heo's budget): regenerate",
+    "fashion-mnist": "records predate fashion-mnist 2.0 (mnist_cnn, 15-epoch recipes; 4 of 12 baselines): regenerate",
+}
+
+
+def stale(tracks: list[str], among: tuple[str, ...] = tuple(STALE)) -> list[object]:
+    """``tracks`` as parameters, those in ``among`` (stale tracks where the test fails) marked strict xfail."""
+    return [
+        pytest.param(t, marks=pytest.mark.xfail(reason=STALE[t], strict=True)) if t in among else t for t in tracks
+    ]
+
+
+# What the baselines must reach on each track's committed records (clean and AutoAttack accuracy, issue 13).
+THRESHOLDS = {
+    "mnist5k": {"standard": (0.975, None), "pgd_at": (None, 0.40), "trades": (None, 0.40)},
+    "mnist": {"standard": (0.99, None), "pgd_at": (0.98, 0.85), "trades": (0.98, 0.88)},
+    "fashion-mnist": {"standard": (0.91, None)},
+}
 
 
 def test_the_published_tracks_are_committed() -> None:
     assert {"mnist5k", "mnist", "fashion-mnist"} <= set(TRACKS)
 
 
-@pytest.mark.parametrize("track", TRACKS)
+@pytest.mark.parametrize("track", stale(TRACKS))
 def test_records_are_current_full_runs(track: str) -> None:
     definition = load_track(track)
     paths = sorted((RESULTS / track).glob("*.json"))
@@ -38,7 +61,7 @@ def test_records_are_current_full_runs(track: str) -> None:
         assert rec.provenance.subset_sha256 == definition.eval_subset.sha256, path
 
 
-@pytest.mark.parametrize("track", TRACKS)
+@pytest.mark.parametrize("track", stale(TRACKS, among=("fashion-mnist",)))  # mnist 1.1 had every baseline
 def test_baselines_are_all_there(track: str) -> None:
     committed = {p.stem for p in (RESULTS / track).glob("*.json")}
     manifests = {p.stem for p in (ROOT / "entries" / track).glob("*.toml")}
@@ -46,24 +69,20 @@ def test_baselines_are_all_there(track: str) -> None:
     assert required <= committed, sorted(required - committed)
 
 
-# The mnist records (protocol 1.1) predate the explain and manipulate stages' version 2, whose per-image Kendall τ
-# and deletion AUCs two claim rules now need; they are regenerated with the next mnist protocol. Strict: once
-# they are, this expected failure turns into an error that removes the mark.
-PREDATES_CLAIM_DATA = {"mnist": "records predate explain/manipulate v2 (per-image τ and deletion AUCs)"}
-
-
-@pytest.mark.parametrize(
-    "track",
-    [
-        pytest.param(t, marks=pytest.mark.xfail(reason=PREDATES_CLAIM_DATA[t], strict=True))
-        if t in PREDATES_CLAIM_DATA
-        else t
-        for t in TRACKS
-        if t in COMPLETE
-    ],
-)
+@pytest.mark.parametrize("track", stale([t for t in TRACKS if t in COMPLETE]))
 def test_every_claim_is_measured_on_complete_tracks(track: str) -> None:
     records = [read_record(p) for p in sorted((RESULTS / track).glob("*.json"))]
     claims = track_claims(track, track, records)
     missing = [c.statement for p in claims.papers for c in p.checks if c.verdict is Verdict.MISSING]
     assert missing == []
+
+
+@pytest.mark.parametrize("track", stale(sorted(THRESHOLDS)))
+def test_baselines_reach_the_published_thresholds(track: str) -> None:
+    for entry, (clean, autoattack) in THRESHOLDS[track].items():
+        rec = read_record(RESULTS / track / f"{entry}.json")
+        if clean is not None:
+            assert rec.scores["clean_accuracy"].value >= clean, (entry, rec.scores["clean_accuracy"].value)
+        if autoattack is not None:
+            got = rec.scores["autoattack_accuracy"]
+            assert got.value >= autoattack and got.n >= 200, (entry, got.value, got.n)

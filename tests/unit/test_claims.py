@@ -142,10 +142,32 @@ def test_ross_transfer_needs_matching_clean_accuracy_and_a_grid() -> None:
 
 
 def test_distillation_masking_needs_a_ten_point_gap() -> None:
-    masked = record("distillation", transfer=curves(fgsm_white_box=[1, 1, 1, 0.9, 0.9, 0.9], fgsm_surrogate=GRID))
-    assert check([masked], "ross2018", 4).verdict is Verdict.HOLDS  # 0.9 vs 0.3 at eps 0.3
-    honest = record("distillation", transfer=curves(fgsm_white_box=[1, 1, 1, 0.35, 0, 0], fgsm_surrogate=GRID))
-    assert check([honest], "ross2018", 4).verdict is Verdict.FAILS
+    def distillation(white_box: float, n: int) -> Record:
+        wb = [1, 1, 1, white_box, 0.9, 0.9]
+        return record("distillation", transfer={**curves(fgsm_white_box=wb, fgsm_surrogate=GRID), "n": n})
+
+    assert check([distillation(0.9, 256)], "ross2018", 4).verdict is Verdict.HOLDS  # 0.9 vs 0.3 at eps 0.3
+    assert check([distillation(0.35, 256)], "ross2018", 4).verdict is Verdict.FAILS  # 5 points
+    # 16 points on 50 images: the point estimate clears 10 points, Newcombe's interval (−3 to +34) does not
+    c = check([distillation(0.46, 50)], "ross2018", 4)
+    assert c.verdict is Verdict.FAILS
+    assert c.measured[-1].ci_low is not None and c.measured[-1].ci_low < 0.1 < c.measured[-1].value
+    # without the image count there is no interval, hence no verdict
+    assert check([distillation(0.9, 0)], "ross2018", 4).verdict is Verdict.MISSING
+
+
+@pytest.mark.parametrize(("ig", "n", "expected"), [(0.6, 256, Verdict.HOLDS), (0.6, 20, Verdict.FAILS)])
+def test_ross_beyond_eps_needs_an_interval_above_zero(ig: float, n: int, expected: Verdict) -> None:
+    def entry(name: str, beyond: float) -> Record:
+        return record(name, transfer={**curves(fgsm_surrogate=[1, 1, 1, 0.5, beyond, beyond]), "n": n})
+
+    records = [
+        record("standard", transfer={**curves(fgsm_white_box=[1, 0.9, 0.5, 0.2, 0.1, 0.0]), "n": n}),
+        entry("input_gradient", ig),
+        entry("fgsm_at", 0.35),
+    ]
+    c = check(records, "ross2018", 2)
+    assert c.verdict is expected  # 25 points at eps 0.4 and 0.5: clear on 256 images, not on 20
 
 
 def test_disjoint_intervals() -> None:
@@ -286,16 +308,7 @@ def test_heo_fsr_and_control() -> None:
     verdicts = [c.verdict for c in PAPERS.get("heo2019")(Evidence("t", recs)).checks]
     # transfer: CAM (Grad-CAM's own map on a GAP net) does not count; saliency's 0.7 is not below 0.5;
     # deletion: after > before, but no per-image values against the control: not measured
-    # budget: the record states no steps: not measured
-    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.MISSING, Verdict.MISSING]
-
-
-@pytest.mark.parametrize(("steps", "expected"), [(80, Verdict.FAILS), (299, Verdict.FAILS), (600, Verdict.HOLDS)])
-def test_heo_budget_says_when_it_is_below_the_papers_class(steps: int, expected: Verdict) -> None:
-    manipulate = {"table": [heo_row()], "steps": steps, "lr": 1e-4, "batch_size": 32}
-    c = check([record("standard", manipulate=manipulate)], "heo2019", 5)
-    assert c.verdict is expected and f"{steps} Adam steps of 32 images" in c.statement
-    assert ("cannot afford" in c.note) is (steps < 300)
+    assert verdicts == [Verdict.HOLDS, Verdict.HOLDS, Verdict.HOLDS, Verdict.FAILS, Verdict.MISSING]
 
 
 def heo_deletion(row: dict[str, Any], **images: list[float]) -> Any:
