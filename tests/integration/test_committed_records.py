@@ -30,9 +30,7 @@ STALE = {
 
 def stale(tracks: list[str], among: tuple[str, ...] = tuple(STALE)) -> list[object]:
     """``tracks`` as parameters, those in ``among`` (stale tracks where the test fails) marked strict xfail."""
-    return [
-        pytest.param(t, marks=pytest.mark.xfail(reason=STALE[t], strict=True)) if t in among else t for t in tracks
-    ]
+    return [pytest.param(t, marks=pytest.mark.xfail(reason=STALE[t], strict=True)) if t in among else t for t in tracks]
 
 
 # What the baselines must reach on each track's committed records (clean and AutoAttack accuracy, issue 13).
