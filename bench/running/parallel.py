@@ -2,7 +2,10 @@
 
 A cell is submitted as soon as every cell it depends on has finished (not level by level), longest stages
 first within what is ready, so N workers stay busy while a long training cell runs beside short evaluation
-cells. Each worker is a fresh (spawned) interpreter that pins its intra-op thread count to ``spec.threads``;
+cells. Each worker is a fresh (spawned) interpreter that pins its intra-op thread count to ``spec.threads`` — torch's
+and the native BLAS/OpenMP pools' (scipy's LAPACK, e.g. ROAD's banded solves), whose variables are set before the
+worker starts because those libraries read them once, at load time (two workers each spinning two BLAS threads on
+two cores slowed a cell six-fold);
 the cells it computes land in the same store as with the in-process executor. A cell whose dependency failed
 is reported by :func:`bench.running.runner.execute_cell` as such. A worker that dies (killed, out of memory) breaks the
 pool: the cells it was running and every cell not yet started are reported failed, never dropped, and the next
@@ -18,7 +21,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -50,6 +53,33 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# Thread-pool sizes the native libraries read when they load (OpenBLAS, OpenMP, MKL, Apple Accelerate, numexpr).
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@contextlib.contextmanager
+def worker_thread_environment(threads: int | None) -> Iterator[None]:
+    """While workers are spawned, set every unset native thread-pool variable to ``threads`` (the user's own
+    settings win); the parent's environment is restored afterwards."""
+    if not threads:
+        yield
+        return
+    added = [name for name in _THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = str(threads)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def _init_worker(threads: int | None) -> None:
     _die_with_parent()
     import torch
@@ -69,7 +99,10 @@ def run_in_pool(spec: RunSpec, cells: list[Cell], workers: int, show_progress: b
     results: dict[str, CellResult] = {}
     bar = tqdm(total=len(cells), desc=f"{workers} workers", unit="cell", disable=not show_progress, dynamic_ncols=True)
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(spec.threads,)) as pool:
+    with (
+        worker_thread_environment(spec.threads),
+        ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(spec.threads,)) as pool,
+    ):
         running: dict[Future[CellResult], Cell] = {}
         while pending or running:
             ready = [c for c in pending if all(d in results for d in c.deps)]
