@@ -27,7 +27,7 @@ class Standard(Defense):
         "(no defense). The citation names the classical recipe; the architecture is the track's. On mnist5k "
         "(4,000 training images) it trains on random ±2-pixel translations, the classic MNIST augmentation, "
         "which takes it from ~97.1% to ~97.9% clean; the defenses there train without it, because at their "
-        "20-epoch budget it cost PGD-AT 11 and TRADES 32 points of AutoAttack accuracy (a stronger reference "
+        "20-epoch budget it cost PGD-AT 11 and TRADES 32 points of AutoAttack accuracy (measured; a stronger reference "
         "only makes 'costs at most k points of clean accuracy' claims harder for the defenses).",
     )
     defaults: ClassVar[dict[str, Any]] = {"augment": None}
