@@ -92,7 +92,7 @@ class TRADES(BudgetedDefense):
     track_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mnist5k": {
             "steps": 5,
-            "epochs": 15,  # PGD-AT's compute: 15 × (5 + 2) passes ≈ 20 × (5 + 1)
+            "epochs": 20,
             "warmup_start": BOOPATHY_MNIST_WARMUP[0],
             "warmup_end": BOOPATHY_MNIST_WARMUP[1],
         },
