@@ -7,10 +7,13 @@ from pathlib import Path
 from torch import nn
 
 from bench.checkpoint import save_checkpoint
+from bench.track import load_track
 
 
-def write_checkpoint_entry(folder: Path, name: str, model: nn.Module, architecture: str = "small_cnn") -> Path:
-    """``folder/name/`` holding ``model.safetensors`` and an ``entry.toml`` for track mnist5k; returns it."""
+def write_checkpoint_entry(folder: Path, name: str, model: nn.Module, architecture: str | None = None) -> Path:
+    """``folder/name/`` holding ``model.safetensors`` and an ``entry.toml`` for track mnist5k (``architecture``:
+    the track's reference architecture unless named); returns it."""
+    architecture = architecture or load_track("mnist5k").architecture
     entry = folder / name
     entry.mkdir(parents=True)
     sha = save_checkpoint(model, entry / "model.safetensors")

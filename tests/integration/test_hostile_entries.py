@@ -315,7 +315,8 @@ def test_a_label_lookup_wrap_is_caught_by_the_memorisation_check(flagged: tuple[
     assert lookup.scores["clean_accuracy"].value == 1.0 and lookup.scores["pgd_accuracy"].value == 1.0
     flag = next(f for f in lookup.flags if f.name == "holdout_disagrees")
     assert flag.severity == "fail"
-    assert flag.evidence["published_accuracy"] == 1.0 and flag.evidence["holdout_accuracy"] < 0.5
+    # held out, the lookup falls back to its quick-trained model (~65% on mnist5k 3.0): far below the 100% it shows
+    assert flag.evidence["published_accuracy"] == 1.0 and flag.evidence["holdout_accuracy"] < 0.9
     assert flag.evidence["difference_ci_low"] > flag.evidence["tolerance"] == 0.05
     holdout = lookup.details["clean"]["holdout"]
     assert holdout["passed"] is False and holdout["n"] == 200

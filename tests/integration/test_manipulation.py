@@ -80,10 +80,13 @@ def test_control_does_not_move_the_maps(models: dict[str, nn.Module], heldout: t
     assert hm.success_rate(hm.location_score(h_control), interval) <= 0.05
     shift_control = float(hm.center_shift(h_control, h0).mean())
     shift_fooled = float(hm.center_shift(h_fooled, h0).mean())
-    assert shift_control < 0.5 * shift_fooled
+    # The reference network's linear head makes Grad-CAM's channel weights the head's mean over positions, which any
+    # fine-tuning moves: on mnist5k 3.0 the control keeps ρ ≈ 0.87 (0.9+ on the old GAP head) and shifts the centre
+    # of mass about two thirds as far as the fooling does, while the fooling turns the maps around (ρ ≈ −0.3).
+    assert shift_control < shift_fooled
     rho_control = float(hm.spearman_rows(h_control, h0).nanmean())
     rho_fooled = float(hm.spearman_rows(h_fooled, h0).nanmean())
-    assert rho_control >= 0.9 > rho_fooled
+    assert rho_control >= 0.8 and rho_fooled < 0.5 and rho_control - rho_fooled >= 0.5
 
 
 def test_manipulate_stage_record(track: Track, data: TrackData, standard_model: nn.Module) -> None:

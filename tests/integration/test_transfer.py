@@ -22,7 +22,7 @@ from torch import nn
 
 from bench.entries import load_entries
 from bench.frontends.api import RunReport, run_track
-from bench.models import ARCHITECTURES, build_architecture, small_cnn
+from bench.models import ARCHITECTURES, build_architecture
 from bench.plugins import ATTACKS
 from bench.results.records import Record
 from bench.running.flags import Check
@@ -43,7 +43,7 @@ ALL = [*FIRST, "untrained"]
 
 def quantized_small_cnn(track: Track, **kwargs: Any) -> nn.Module:
     """The reference architecture behind a 4-level input quantisation (test-only architecture)."""
-    return Quantized(small_cnn(track, **kwargs))
+    return Quantized(build_architecture(track.architecture, track, **kwargs))
 
 
 @pytest.fixture(scope="module")

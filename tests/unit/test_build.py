@@ -42,7 +42,8 @@ def _out(tmp_path: Path, meta: dict[str, object], weights: bytes) -> Path:
 
 
 def _weights() -> bytes:
-    return state_dict_bytes(build_architecture("small_cnn", load_track("mnist5k")))
+    track = load_track("mnist5k")
+    return state_dict_bytes(build_architecture(track.architecture, track))
 
 
 def test_a_good_weights_artifact_is_installed_with_its_sha256(entry: Entry, tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_a_good_weights_artifact_is_installed_with_its_sha256(entry: Entry, tmp_
     assert built.sha256 == hashlib.sha256(weights).hexdigest() == built.folder.name
     assert (built.folder / WEIGHTS).read_bytes() == weights
     assert built.training == {"trained": True, "steps": 3}  # NaN and a malformed run list are dropped
-    assert 'architecture = "small_cnn"' in (built.folder / "entry.toml").read_text()
+    assert f'architecture = "{load_track("mnist5k").architecture}"' in (built.folder / "entry.toml").read_text()
 
 
 @pytest.mark.parametrize("which", [META, WEIGHTS])

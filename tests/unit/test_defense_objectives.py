@@ -229,7 +229,7 @@ def test_epochs_hyperparameter_caps_training_and_is_recorded(track, data) -> Non
     defense = DEFENSES.create("pgd_at", track, epochs=0.5, steps=1)
     fit = _fit(track, data, 1.0)
     defense.fit(defense.build_model(), fit)
-    assert fit.runs == [{"epochs": 0.5, "steps": 1, "lr": track.training.lr}]
+    assert fit.runs == [{"epochs": 0.5, "steps": 1, "lr": track.training.lr, "augment": track.training.augment}]
     fit = _fit(track, data, 0.5)  # the budget caps it (quick mode)
     DEFENSES.create("pgd_at", track, epochs=4, steps=1).fit(defense.build_model(), fit)
     assert fit.runs[0]["epochs"] == 0.5

@@ -11,9 +11,11 @@ from torch import Tensor, nn
 from bench.data import TrackData
 from bench.explainers import functional as fn
 from bench.explainers.base import Ranking, ranking, relevance
+from bench.models import Head, SmallCNN
 from bench.plugins import EXPLAINERS
 from bench.projection import rmse
 from bench.protocols import evaluation_mode
+from bench.running.training import seeded
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +79,23 @@ def test_cam_mean_equals_logit(standard_model: nn.Module, batch: tuple[Tensor, T
     torch.testing.assert_close(cams.mean((2, 3)), logits, rtol=1e-5, atol=1e-5)
 
 
-def test_gradcam_of_gap_head_is_relu_cam_over_area(standard_model: nn.Module, batch: tuple[Tensor, Tensor]) -> None:
-    """For f_c = (1/HW) Σ W_c·A, ∂f_c/∂A_k = W_ck/HW everywhere, so Grad-CAM = ReLU(CAM_c)/HW."""
+@pytest.mark.parametrize("head", list(Head))
+def test_gradcam_of_a_cam_network_is_relu_of_the_mean_head_weight_map(head: Head, batch: tuple[Tensor, Tensor]) -> None:
+    """f_c = Σ_{k,h,w} W_{c,k,h,w} A_{k,h,w} (linear head; GAP: W_{c,k,h,w} = W_ck/HW), so ∂f_c/∂A_k = W_{c,k}
+    and Grad-CAM = ReLU(Σ_k mean_{h,w}(W_{c,k}) A_k); for GAP that is ReLU(CAM_c)/HW."""
     x, t = batch
-    low = fn.gradcam_low(standard_model, x, t)
+    with seeded(0):
+        model = SmallCNN(head=head).eval()
+    low = fn.gradcam_low(model, x, t)
     with torch.no_grad():
-        cam = fn.class_activation_maps(standard_model, x)[torch.arange(8), t].unsqueeze(1)
-    torch.testing.assert_close(low, cam.clamp_min(0) / 49, rtol=1e-5, atol=1e-6)
+        a = model.feature_map(x)
+        w = model.classifier.weight[t]  # (N, C) for GAP, (N, C·H·W) for the linear head
+        per_channel = w.view(len(t), a.shape[1], -1).mean(-1) / (a.shape[2] * a.shape[3] if head is Head.GAP else 1)
+        expected = (per_channel[:, :, None, None] * a).sum(1, keepdim=True).clamp_min(0)
+    torch.testing.assert_close(low, expected, rtol=1e-5, atol=1e-6)
+    if head is Head.GAP:
+        cam = fn.class_activation_maps(model, x)[torch.arange(8), t].unsqueeze(1)
+        torch.testing.assert_close(low, cam.clamp_min(0) / 49, rtol=1e-5, atol=1e-6)
 
 
 def test_cam_explainer_upsamples_the_target_class_map(standard_model: nn.Module, batch: tuple[Tensor, Tensor]) -> None:

@@ -21,7 +21,7 @@ from bench.types import Norm, ThreatModel
 
 
 def test_mnist5k_split_is_the_published_one(track, data) -> None:  # type: ignore[no-untyped-def]
-    assert track.version == "2.0"
+    assert track.version == "3.0"
     assert data.train_x.shape == (4000, 1, 28, 28)
     assert data.eval_x.shape == (800, 1, 28, 28)  # published; the other 200 of the eval split are held out
     assert data.holdout_images.shape == (200, 1, 28, 28) and data.holdout_images.dtype == torch.uint8

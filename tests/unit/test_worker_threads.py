@@ -19,9 +19,8 @@ def test_spawned_workers_inherit_the_thread_budget(monkeypatch: pytest.MonkeyPat
     for name in _THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")  # the user's choice
-    with worker_thread_environment(1):
-        with mp.get_context("spawn").Pool(1) as pool:
-            seen = pool.apply(_child_environment)
+    with worker_thread_environment(1), mp.get_context("spawn").Pool(1) as pool:
+        seen = pool.apply(_child_environment)
     assert seen["OPENBLAS_NUM_THREADS"] == "7"
     assert all(seen[name] == "1" for name in _THREAD_VARIABLES if name != "OPENBLAS_NUM_THREADS")
     # the parent's environment is as before
