@@ -98,14 +98,20 @@ def ross_same_examples(ev: Evidence) -> Check:
     return Check(statement, Gate.ASSERT, verdict(up > len(sources[label]) / 2 and down == 0), tuple(rows), paper, rule)
 
 
+CURVE_WORDS = {"fgsm_surrogate": "FGSM from standard", "fgsm_white_box": "white-box FGSM"}
+
+
 def transfer_difference(
-    ev: Evidence, a: tuple[str, str], b: tuple[str, str], eps: float
+    ev: Evidence, a: tuple[str, str], b: tuple[str, str], eps: float | None
 ) -> tuple[Measurement, Difference | None]:
     """Accuracy of entry ``a[0]`` on curve ``a[1]`` minus ``b[0]`` on ``b[1]`` at ``eps`` (transfer stage), with
-    Newcombe's interval from each curve's image count (independent proportions: conservative on shared images)."""
+    Newcombe's interval from each curve's image count (independent proportions: conservative on shared images);
+    an absent ε, curve or count gives an empty measurement and no difference."""
+    label = f"{a[0]} ({CURVE_WORDS[a[1]]}) − {b[0]} ({CURVE_WORDS[b[1]]}) at ε = {eps}"
+    if not eps:
+        return Measurement(label, None), None
     values = [ev.curve_at(entry, "transfer", curve, eps) for entry, curve in (a, b)]
     sizes = [ev.section(entry, "transfer").get("n") for entry, _ in (a, b)]
-    label = f"{a[0]} ({CURVE_WORDS[a[1]]}) − {b[0]} ({CURVE_WORDS[b[1]]}) at ε = {eps:g}"
     if any(v is None for v in values) or not all(isinstance(n, int) and n > 0 for n in sizes):
         return Measurement(label, None), None
     n = [int(v) for v in sizes if isinstance(v, int)]
@@ -114,7 +120,11 @@ def transfer_difference(
     return Measurement(label, d.value, ci_low=d.ci_low, ci_high=d.ci_high), d
 
 
-CURVE_WORDS = {"fgsm_surrogate": "FGSM from standard", "fgsm_white_box": "white-box FGSM"}
+def _curve(ev: Evidence, entry: str, curve: str, eps: float | None) -> Measurement:
+    """``entry``'s accuracy on a transfer curve at ``eps`` as a measurement (empty without ε)."""
+    return Measurement(
+        f"{entry}: {CURVE_WORDS[curve]} at ε = {eps}", ev.curve_at(entry, "transfer", curve, eps) if eps else None
+    )
 
 
 def ross_beyond_eps(ev: Evidence, beyond: list[float]) -> Check:
@@ -144,19 +154,15 @@ def ross_beyond_eps(ev: Evidence, beyond: list[float]) -> Check:
 
 def ross_white_box(ev: Evidence, eps: float | None) -> Check:
     """At the training ε, white-box FGSM: FGSM adversarial training beats input_gradient (not a robustness claim)."""
-    m, d = (
-        transfer_difference(ev, ("fgsm_at", "fgsm_white_box"), ("input_gradient", "fgsm_white_box"), eps)
-        if eps
-        else (Measurement("fgsm_at − input_gradient, white-box FGSM", None), None)
-    )
+    m, d = transfer_difference(ev, ("fgsm_at", "fgsm_white_box"), ("input_gradient", "fgsm_white_box"), eps)
     return Check(
         "They are not robust white-box: at the training ε, white-box FGSM breaks the gradient-regularized model "
         "more than the adversarially trained one (the paper does not claim white-box robustness).",
         Gate.REPORT,
         verdict(None if d is None else d.above_zero),
         (
-            Measurement(f"input_gradient: FGSM white-box at ε = {eps}", _at(ev, "input_gradient", eps)),
-            Measurement(f"fgsm_at: FGSM white-box at ε = {eps}", _at(ev, "fgsm_at", eps)),
+            _curve(ev, "input_gradient", "fgsm_white_box", eps),
+            _curve(ev, "fgsm_at", "fgsm_white_box", eps),
             m,
             ev.measure("input_gradient", "autoattack_accuracy", "AutoAttack"),
         ),
@@ -168,31 +174,20 @@ def ross_white_box(ev: Evidence, eps: float | None) -> Check:
 def ross_distillation(ev: Evidence, eps: float | None) -> Check:
     """Distillation's white-box FGSM accuracy exceeds its accuracy on FGSM examples from the normal model by more
     than 10 points (interval above 0.1): the signature of masked gradients."""
-    m, d = (
-        transfer_difference(ev, ("distillation", "fgsm_white_box"), ("distillation", "fgsm_surrogate"), eps)
-        if eps
-        else (Measurement("distillation: white-box − transferred FGSM", None), None)
-    )
+    m, d = transfer_difference(ev, ("distillation", "fgsm_white_box"), ("distillation", "fgsm_surrogate"), eps)
     return Check(
         "Defensive distillation masks gradients: white-box FGSM barely moves it, examples transferred from the "
         "normal model do.",
         Gate.ASSERT,
         verdict(None if d is None else d.ci_low > 0.1),
         (
-            Measurement(f"distillation: FGSM white-box at ε = {eps}", _at(ev, "distillation", eps)),
-            Measurement(
-                f"distillation: FGSM from standard at ε = {eps}",
-                ev.curve_at("distillation", "transfer", "fgsm_surrogate", eps) if eps else None,
-            ),
+            _curve(ev, "distillation", "fgsm_white_box", eps),
+            _curve(ev, "distillation", "fgsm_surrogate", eps),
             m,
         ),
         "Distilled: white-box FGSM .992 at ε = 0.1/0.2/0.3; from normal .945/.578/.211.",
         "white-box − transferred accuracy, Newcombe 95% interval entirely above 10 points",
     )
-
-
-def _at(ev: Evidence, entry: str, eps: float | None) -> float | None:
-    return ev.curve_at(entry, "transfer", "fgsm_white_box", eps) if eps else None
 
 
 @PAPERS.register("ross2018")

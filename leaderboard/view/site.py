@@ -60,6 +60,7 @@ def track_view(
 ) -> TrackView:
     """The view of one track's records."""
     sort, placed = place(records, infos)
+    notes = {r.name: stale_note(track_info, r) for r in records}  # why each record is out of date ("": current)
     table = build_table(placed, infos, sort=sort)
     matrix, attack, eps = transfer_matrix(records)
     pages_by_name = {r.name: page_path(r) for r in records}
@@ -76,13 +77,14 @@ def track_view(
             pages_by_name,
             base_url,
             threat=track_info.threat_sentence if track_info else "",
-            stale=stale_note(track_info, p.record),
+            stale=notes[p.record.name],
         )
         for p in placed
     )
     empty_compare = ComparePage(build_table((), infos, sort=None), "", "", (), (), (), alpha)
     versions = sorted({r.provenance.track_version for r in records})
-    stale = tuple(sorted(r.name for r in records if stale_note(track_info, r)))
+    stale = tuple(sorted(name for name, note in notes.items() if note))
+    shared = {notes[name] for name in stale}
     return TrackView(
         name=track,
         slug=slug(track),
@@ -97,7 +99,7 @@ def track_view(
         pages=pages,
         placed=tuple(placed),
         stale=stale,
-        stale_note=stale_note(track_info, records[0]) if stale and len(versions) == 1 else "",
+        stale_note=next(iter(shared)) if len(stale) == len(records) and len(shared) == 1 else "",
     )
 
 
