@@ -29,7 +29,7 @@ class TrainingBudget:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
     max_train: int | None = None  # use only the first N (seeded-permuted) training images
-    amp: bool = False  # bfloat16 autocast for training on CUDA (evaluation always runs in float32)
+    amp: bool = False  # bfloat16 autocast for training on CUDA or CPU (evaluation always runs in float32)
     augment: str = "none"  # bench.running.augment: e.g. "translate:2" (every defense's batches, same draws)
 
 
