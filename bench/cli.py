@@ -127,6 +127,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stages=args.stages or None,
         executor=args.executor,
         executor_options={"address": args.address} if args.executor == "ray" else {"workers": _workers(args)},
+        checkpoints=args.checkpoints,
+        retrain=args.retrain,
+        publish_checkpoints=args.publish_checkpoints,
     )
     computed, cached, failed = report.counts
     print()
@@ -184,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add(p, "device", "data_root", "quick")
     options.add(p, "stages", "executor", "address", "workers", "no_site")
+    options.add(p, "checkpoints", "retrain", "publish_checkpoints")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")

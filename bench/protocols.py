@@ -337,6 +337,13 @@ class Stage(ABC):
         raw = track.stage_settings(self.name, quick=quick)
         return settings_dict(self.Settings, raw, track, quick, self.name)
 
+    def planned(self, spec: Any, track: Track, entry: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings of one ENTRY cell that depend on the run and the entry besides the track (``spec`` is the
+        :class:`bench.running.runner.RunSpec`, ``entry`` the :class:`bench.entries.Entry`): merged into the
+        cell's settings and so into its key. Default: none. The train stage names the published checkpoint it
+        will load here, so a cell made from a checkpoint never shares a key with one trained in the run."""
+        return {}
+
     @abstractmethod
     def run(self, ctx: Any) -> StageOutput:
         """Compute the cell; ``ctx`` is a :class:`bench.running.runner.CellContext`."""

@@ -14,17 +14,18 @@ from torch import nn
 
 from bench.entries import Entry, load_entries
 from bench.frontends.publish import PUBLISHERS, publish
-from bench.results.places import user_results_root
+from bench.results.places import published_checkpoints_root, user_results_root
 from bench.results.records import Record, read_record, write_record
 from bench.running.assemble import assemble
 from bench.running.executors import EXECUTORS, summarize_results
+from bench.running.publishing import publish_trained
 from bench.running.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
 from bench.running.store import CellStore, default_store
 from bench.track import load_track
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PUBLISHERS", "RunReport", "load_model", "publish", "resolve_device", "run_track"]
+__all__ = ["PUBLISHERS", "RunReport", "load_baseline", "load_model", "publish", "resolve_device", "run_track"]
 
 
 def resolve_device(device: str) -> str:
@@ -64,12 +65,19 @@ def run_track(
     stages: list[str] | None = None,
     executor: str = "local",
     executor_options: dict[str, Any] | None = None,
+    checkpoints: str | Path | None = None,
+    retrain: bool = False,
+    publish_checkpoints: bool = False,
 ) -> RunReport:
     """Train and evaluate the entries of ``track`` and write one record per entry.
 
     Cells already in the store are not recomputed; a failing cell is recorded on its entry's record. Records go
     to ``results_root``, by default the user's results folder (:func:`~bench.results.places.user_results_root`),
     so a run never rewrites the committed records of a clone unless asked to.
+
+    A baseline whose published checkpoint (``checkpoints``, default the clone's ``leaderboard/checkpoints``;
+    :mod:`bench.published`) was trained under the entry's recipe is loaded instead of trained, unless ``retrain``;
+    ``publish_checkpoints`` writes every baseline this run trained into that folder.
     """
     start = time.perf_counter()
     t = load_track(track)
@@ -86,9 +94,14 @@ def run_track(
         data_root=data_root,
         stages=tuple(stages) if stages else None,
         threads=max(1, torch.get_num_threads() // int((executor_options or {}).get("workers", 1))),
+        checkpoints=str(checkpoints if checkpoints is not None else published_checkpoints_root()),
+        retrain=retrain,
+        publish=publish_checkpoints,
     )
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)
+    if publish_checkpoints:
+        publish_trained(spec, cells, results)
     records = assemble(spec, cells, results)
     root = Path(results_root) if results_root else user_results_root()
     paths = [write_record(r, root) for r in records]
@@ -119,3 +132,28 @@ def load_model(path: str | Path, *, store: str | Path | None = None, device: str
     entry = Entry(manifest, str(p if p.is_dir() else p.parent))
     model, _ = entry.build_checkpoint_model(load_track(manifest.track))
     return model.to(device).eval()
+
+
+def load_baseline(track: str, name: str, *, checkpoints: str | Path | None = None, device: str = "cpu") -> nn.Module:
+    """A baseline of ``track`` from its published checkpoint, as ``robustbench.utils.load_model`` loads a
+    leaderboard model: eval mode, inputs in [0, 1], logits out, the defense's inference wrapper applied.
+
+    The checkpoint must have been trained under the entry's recipe on the installed track (else
+    ``FileNotFoundError`` says why: ``robex run --track TRACK --entries NAME`` trains it); its sha256 is checked
+    before its bytes are parsed. ``checkpoints`` defaults to the clone's ``leaderboard/checkpoints``.
+    """
+    from bench.stages.train import TrainStage, published_lookup
+
+    t = load_track(track)
+    entry = next((e for e in load_entries(t) if e.name == name), None)
+    if entry is None or entry.manifest.defense is None:
+        raise FileNotFoundError(f"track {t.name!r} has no baseline recipe entry {name!r}")
+    folder = str(checkpoints if checkpoints is not None else published_checkpoints_root())
+    spec = RunSpec(track=t.name, entries=(entry.to_payload(),), store="", checkpoints=folder)
+    found = published_lookup(spec, t, entry, TrainStage().settings(t, False))
+    if found.checkpoint is None:
+        why = found.reason or f"none is published in {folder}/{t.name}"
+        raise FileNotFoundError(f"no usable published checkpoint of {name!r} on {t.name!r}: {why}")
+    from bench.published import read_published
+
+    return load_entry_model(spec, entry, read_published(found), torch.device(device))

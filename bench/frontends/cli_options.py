@@ -67,6 +67,19 @@ _declare("--no-site", action="store_true", help="do not render the leaderboard")
 _declare("--track", default=DEFAULT_TRACK, help=f"track name (default: {DEFAULT_TRACK}, embedded, no download)")
 _declare("--entries", nargs="*", metavar="NAME", help="only these baseline entries")
 _declare("--entry-dir", action="append", metavar="PATH", help="also run a submitted entry folder")
+_declare(
+    "--checkpoints",
+    default=None,
+    metavar="DIR",
+    help="published checkpoints folder (default: the clone's leaderboard/checkpoints); a baseline whose checkpoint "
+    "matches its recipe is loaded, not trained",
+)
+_declare("--retrain", action="store_true", help="train every baseline even when its published checkpoint matches")
+_declare(
+    "--publish-checkpoints",
+    action="store_true",
+    help="maintainers: write every baseline this run trained into the checkpoints folder",
+)
 _declare("--executor", default="local", help="local (default) | ray")
 _declare("--address", default=None, help="Ray cluster address (with --executor ray)")
 _declare(

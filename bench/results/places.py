@@ -25,6 +25,11 @@ def default_results_root() -> Path:
     return _leaderboard_dir() / "results"
 
 
+def published_checkpoints_root() -> Path:
+    """``leaderboard/checkpoints`` of the installed (editable) package: the baselines' published weights."""
+    return _leaderboard_dir() / "checkpoints"
+
+
 def default_site_root() -> Path:
     """``leaderboard/site`` of the installed (editable) package."""
     return _leaderboard_dir() / "site"

@@ -43,6 +43,9 @@ class RunSpec:
     stages: tuple[str, ...] | None = None  # None: every registered stage
     threads: int | None = None  # intra-op CPU threads; pinned so every executor sums floats in the same order
     max_images: int | None = None  # cap every stage's ``n`` setting (``robex verify`` re-runs a cheap subset)
+    checkpoints: str | None = None  # folder of published checkpoints (bench.published): used instead of training
+    retrain: bool = False  # train every recipe entry even when a published checkpoint matches
+    publish: bool = False  # write each baseline trained in this run into ``checkpoints``
 
     def entry_objects(self) -> dict[str, Entry]:
         """Entries by name."""
@@ -130,18 +133,19 @@ def plan_cells(spec: RunSpec) -> list[Cell]:
             for name, entry in sorted(entries.items()):
                 deps = tuple(keys[(d, name)] for d in stage.requires)
                 recipe = entry.recipe_fingerprint(track) if stage.name == "train" else None
+                cell_settings = {**settings, **stage.planned(spec, track, entry, settings)}
                 key = _hash(
                     {
                         **base,
                         "stage": stage.name,
                         "v": stage.version,
-                        "settings": settings,
+                        "settings": cell_settings,
                         "deps": deps,
                         "recipe": recipe,
                     }
                 )
                 keys[(stage.name, name)] = key
-                cells.append(Cell(stage.name, name, None, key, deps, settings, levels[stage.name]))
+                cells.append(Cell(stage.name, name, None, key, deps, cell_settings, levels[stage.name]))
         else:
             for source in sorted(entries):
                 for target in sorted(entries):
