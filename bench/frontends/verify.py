@@ -123,6 +123,7 @@ def _rerun_outputs(
     """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
     from bench.plugins import STAGES
     from bench.protocols import Scope
+    from bench.results.places import published_checkpoints_root
     from bench.running.runner import RunSpec, execute_cell, plan_cells, with_requirements
     from bench.running.store import CellMeta, CellStore
 
@@ -136,6 +137,7 @@ def _rerun_outputs(
         data_root=data_root,
         stages=tuple(with_requirements(["train", *stages])),
         max_images=n,
+        checkpoints=str(published_checkpoints_root()),  # a baseline is re-scored from its published weights
     )
     cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
     train = cells["train"]
