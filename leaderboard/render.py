@@ -38,7 +38,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from bench.results import ScoreSpec
-from bench.results.atomic import atomic_write_text
+from bench.results.atomic import atomic_write_text, default_file_mode
 from bench.results.places import TrackInfo, track_infos
 from bench.results.records import Record, load_records
 from bench.results.scores import ScoreInfo, score_infos
@@ -94,6 +94,7 @@ def replace_file(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())  # readable by a web server running as another user (mkstemp: 0600)
         if isinstance(text, bytes):
             with os.fdopen(fd, "wb") as fb:
                 fb.write(text)
@@ -153,6 +154,8 @@ class SiteWriter:
             for page in track.pages:
                 svg = self.env.get_template("badge.svg.j2").render(b=page.badge)
                 self.write(page.badge.path, svg)
+                if page.checkpoint is not None and page.checkpoint.source is not None:
+                    self.write(page.checkpoint.href, page.checkpoint.source.read_bytes())
                 self.page(
                     page.path,
                     "entry.html.j2",

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the process's umask (read by setting it and putting
+    it back), 0644 under the usual umask 022."""
     mask = os.umask(0o022)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -27,7 +28,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

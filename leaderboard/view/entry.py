@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bench.results.places import published_checkpoints_root
 from bench.results.ranking import Ranked
 from bench.results.records import Record, ReferenceRecord
 from bench.results.scores import ScoreInfo, info_for, ordered_scores
 from leaderboard.view.badge import BadgeSvg, badge
+from leaderboard.view.checkpoint import CheckpointLink, checkpoint_link
 from leaderboard.view.cost import Cost, entry_cost
 from leaderboard.view.galleries import DetailTable, Gallery, detail_tables, galleries
 from leaderboard.view.plots import Plot, plots
@@ -77,6 +79,7 @@ class EntryPage:
     threat: str = ""
     stale: str = ""  # why the record is out of date with the installed track ("" when current)
     cost: Cost | None = None
+    checkpoint: CheckpointLink | None = None  # the published weights the record was scored on
 
 
 def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[str, tuple[ScoreLine, ...]], ...]:
@@ -176,4 +179,5 @@ def entry_page(
         threat=threat,
         stale=stale,
         cost=entry_cost(p),
+        checkpoint=checkpoint_link(r, published_checkpoints_root()),
     )
