@@ -130,6 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         checkpoints=args.checkpoints,
         retrain=args.retrain,
         publish_checkpoints=args.publish_checkpoints,
+        threads=args.threads,
     )
     computed, cached, failed = report.counts
     print()
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add(p, "device", "data_root", "quick")
     options.add(p, "stages", "executor", "address", "workers", "no_site")
-    options.add(p, "checkpoints", "retrain", "publish_checkpoints")
+    options.add(p, "threads", "checkpoints", "retrain", "publish_checkpoints")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("leaderboard", help="render the static site from the records (no compute)")

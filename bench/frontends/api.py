@@ -19,7 +19,7 @@ from bench.results.records import Record, read_record, write_record
 from bench.running.assemble import assemble
 from bench.running.executors import EXECUTORS, summarize_results
 from bench.running.publishing import publish_trained
-from bench.running.runner import CellResult, RunSpec, load_entry_model, plan_cells, track_data
+from bench.running.runner import DEFAULT_THREADS, CellResult, RunSpec, load_entry_model, plan_cells, track_data
 from bench.running.store import CellStore, default_store
 from bench.track import load_track
 
@@ -68,6 +68,7 @@ def run_track(
     checkpoints: str | Path | None = None,
     retrain: bool = False,
     publish_checkpoints: bool = False,
+    threads: int = DEFAULT_THREADS,
 ) -> RunReport:
     """Train and evaluate the entries of ``track`` and write one record per entry.
 
@@ -78,8 +79,13 @@ def run_track(
     A baseline whose published checkpoint (``checkpoints``, default the clone's ``leaderboard/checkpoints``;
     :mod:`bench.published`) was trained under the entry's recipe is loaded instead of trained, unless ``retrain``;
     ``publish_checkpoints`` writes every baseline this run trained into that folder.
+
+    ``threads`` (intra-op CPU threads per cell, default 1) is part of the run's protocol: it enters every cell key
+    and the record, and every executor and worker count pins it, so records are identical whichever runs them.
     """
     start = time.perf_counter()
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     t = load_track(track)
     track_data(t.name, data_root)  # fail fast, before any work, with where it looked for the data
     chosen: list[Entry] = load_entries(t, entries, extra_entries)
@@ -93,7 +99,7 @@ def run_track(
         device=resolve_device(device),
         data_root=data_root,
         stages=tuple(stages) if stages else None,
-        threads=max(1, torch.get_num_threads() // int((executor_options or {}).get("workers", 1))),
+        threads=int(threads),
         checkpoints=str(checkpoints if checkpoints is not None else published_checkpoints_root()),
         retrain=retrain,
         publish=publish_checkpoints,

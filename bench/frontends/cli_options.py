@@ -80,6 +80,13 @@ _declare(
     action="store_true",
     help="maintainers: write every baseline this run trained into the checkpoints folder",
 )
+_declare(
+    "--threads",
+    type=int,
+    default=1,
+    help="intra-op CPU threads per cell (default 1); part of the protocol: records are identical for a given value "
+    "whatever the executor or worker count",
+)
 _declare("--executor", default="local", help="local (default) | ray")
 _declare("--address", default=None, help="Ray cluster address (with --executor ray)")
 _declare(

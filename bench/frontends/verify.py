@@ -124,7 +124,7 @@ def _rerun_outputs(
     from bench.plugins import STAGES
     from bench.protocols import Scope
     from bench.results.places import published_checkpoints_root
-    from bench.running.runner import RunSpec, execute_cell, plan_cells, with_requirements
+    from bench.running.runner import DEFAULT_THREADS, RunSpec, execute_cell, plan_cells, with_requirements
     from bench.running.store import CellMeta, CellStore
 
     # The runner plans the re-run: the track's settings with every stage's ``n`` capped, keyed as any run.
@@ -138,6 +138,7 @@ def _rerun_outputs(
         stages=tuple(with_requirements(["train", *stages])),
         max_images=n,
         checkpoints=str(published_checkpoints_root()),  # a baseline is re-scored from its published weights
+        threads=DEFAULT_THREADS,
     )
     cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
     train = cells["train"]

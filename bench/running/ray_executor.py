@@ -89,7 +89,7 @@ class RayExecutor:
             refs = {}
             for cell in batch:
                 use_gpu = gpus > 0 and STAGES.get(cell.stage).needs_gpu
-                opts = {"num_cpus": 1, "num_gpus": 1 if use_gpu else 0, "max_retries": self.max_retries}
+                opts = {"num_cpus": spec.threads or 1, "num_gpus": 1 if use_gpu else 0, "max_retries": self.max_retries}
                 refs[task.options(**opts).remote(spec, cell, keys, use_gpu)] = cell
             bar = tqdm(total=len(batch), desc=f"level {level}", unit="cell", disable=not self.show_progress)
             pending = list(refs)

@@ -8,12 +8,13 @@ depend on it are skipped with a reason. Errors are not cached, so a re-run retri
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,11 @@ from bench.track import Track, canonical_json, load_track
 log = logging.getLogger(__name__)
 
 
+DEFAULT_THREADS = 1
+"""Intra-op CPU threads per cell unless a run says otherwise: one, so a record is reproduced bit for bit on any
+machine, by any executor, with any number of workers."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything a cell needs besides its own description; picklable, so it can travel to Ray workers."""
@@ -41,7 +47,7 @@ class RunSpec:
     device: str = "cpu"
     data_root: str | None = None
     stages: tuple[str, ...] | None = None  # None: every registered stage
-    threads: int | None = None  # intra-op CPU threads; pinned so every executor sums floats in the same order
+    threads: int | None = None  # intra-op CPU threads per cell (part of every cell key): floats sum in one order
     max_images: int | None = None  # cap every stage's ``n`` setting (``robex verify`` re-runs a cheap subset)
     checkpoints: str | None = None  # folder of published checkpoints (bench.published): used instead of training
     retrain: bool = False  # train every recipe entry even when a published checkpoint matches
@@ -122,7 +128,13 @@ def plan_cells(spec: RunSpec) -> list[Cell]:
     levels = _levels(stages)
     keys: dict[tuple[str, str], str] = {}
     cells: list[Cell] = []
-    base = {"track": track.id, "seed": track.seed, "subset": track.eval_subset.sha256, "quick": spec.quick}
+    base = {
+        "track": track.id,
+        "seed": track.seed,
+        "subset": track.eval_subset.sha256,
+        "quick": spec.quick,
+        "threads": spec.threads,  # float sums depend on it: cells computed with other thread counts are not reused
+    }
     for stage_cls in sorted(stages, key=lambda s: (levels[s.name], s.order, s.name)):
         stage = stage_cls()
         settings = stage_settings(stage, track, spec)
@@ -304,7 +316,8 @@ def execute_cell(
         if missing:
             raise DependencyFailedError(f"{cell.label}: a cell it depends on did not finish")
         ctx = CellContext(spec, cell, keys, progress)
-        output = STAGES.create(cell.stage).run(ctx)
+        with pinned_threads(spec.threads):
+            output = STAGES.create(cell.stage).run(ctx)
         if not isinstance(output, StageOutput):
             raise TypeError(f"stage {cell.stage!r} returned {type(output).__name__}, not StageOutput")
         wall = time.perf_counter() - start
@@ -318,6 +331,20 @@ def execute_cell(
         return CellResult(
             cell.key, cell.label, ok=False, cached=False, error=detail, wall_time_s=time.perf_counter() - start
         )
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op CPU threads (the run's protocol), restoring the process's count after."""
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class DependencyFailedError(RuntimeError):

@@ -120,3 +120,40 @@ def test_killed_worker_is_retried_and_loses_nothing(tmp_path: Path, ray_cluster:
     assert all(r.status == "ok" for r in report.records)
     again = _run(tmp_path, "ray", [killer], ["standard", "killer"])
     assert again.counts == (0, 6, 0)
+
+
+def _numbers(obj: Any, path: str = "") -> dict[str, Any]:
+    """Every leaf of a record's JSON by its path, leaving out what a run may legitimately change: wall times, the
+    clean stage's fresh held-out draw, and where the run happened."""
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if k in {"wall_time_s", "holdout", "created", "device", "host", "duration_s"}:
+                continue
+            out.update(_numbers(v, f"{path}/{k}"))
+        return out
+    if isinstance(obj, list):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(_numbers(v, f"{path}/{i}"))
+        return out
+    return {path: obj}
+
+
+def test_the_cli_writes_identical_records_with_either_executor(tmp_path: Path, ray_cluster: None) -> None:
+    """``robex run --executor ray`` and the local executor with its default worker pool pin the same threads per
+    cell (the protocol's, in every cell key), so every number of the two records is equal."""
+    import json
+
+    from bench.cli import main
+
+    records = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        argv = ["run", "--quick", "--entries", "standard", "--stages", "clean", "pgd", "--no-site"]
+        argv += ["--store", str(out / "store"), "--results", str(out / "res"), "--executor", executor]
+        assert main(argv) == 0
+        records[executor] = json.loads((out / "res" / "mnist5k" / "standard.quick.json").read_text())
+    local, remote = _numbers(records["local"]), _numbers(records["ray"])
+    assert len(local) > 300
+    assert local == remote
