@@ -4,11 +4,15 @@ no failed stage, the baseline tracks hold every baseline, and the claims page me
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
+from bench.entries import Entry, load_entries
 from bench.results.records import read_record
+from bench.running.runner import RunSpec
+from bench.stages.train import TrainStage, published_lookup
 from bench.track import load_track
 from leaderboard.claims import Verdict, track_claims
 
@@ -34,11 +38,15 @@ def stale(tracks: list[str], among: tuple[str, ...] = tuple(STALE)) -> list[obje
 
 
 # What the baselines must reach on each track's committed records (clean and AutoAttack accuracy, issue 13).
+# mnist5k: no weaker than the 3.0 records (issue 24); mnist: Madry et al.'s checkpoint (88.5% AutoAttack) and
+# TRADES' class; fashion-mnist: 91% clean (MTandHJ's standard model), PGD-AT 75% AutoAttack at eps 0.1.
 THRESHOLDS = {
-    "mnist5k": {"standard": (0.975, None), "pgd_at": (None, 0.40), "trades": (None, 0.40)},
-    "mnist": {"standard": (0.99, None), "pgd_at": (0.98, 0.85), "trades": (0.98, 0.88)},
-    "fashion-mnist": {"standard": (0.91, None)},
+    "mnist5k": {"standard": (0.975, None), "pgd_at": (None, 0.46), "trades": (None, 0.625)},
+    "mnist": {"standard": (0.99, None), "pgd_at": (0.98, 0.885), "trades": (0.98, 0.90)},
+    "fashion-mnist": {"standard": (0.91, None), "pgd_at": (None, 0.75)},
 }
+CHECKPOINTS = ROOT / "checkpoints"
+CHECKPOINT_BUDGET = 20 * 1000 * 1000  # every track's published checkpoints together (issue 24)
 
 
 def test_the_published_tracks_are_committed() -> None:
@@ -84,3 +92,38 @@ def test_baselines_reach_the_published_thresholds(track: str) -> None:
         if autoattack is not None:
             got = rec.scores["autoattack_accuracy"]
             assert got.value >= autoattack and got.n >= 200, (entry, got.value, got.n)
+
+
+def test_published_checkpoints_fit_the_budget() -> None:
+    total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
+    assert 0 < total <= CHECKPOINT_BUDGET, total
+
+
+def _recipe_baselines(track: str) -> list[Entry]:
+    return [e for e in load_entries(load_track(track)) if e.manifest.defense is not None and e.manifest.baseline]
+
+
+@pytest.mark.parametrize("track", stale(sorted(COMPLETE)))
+def test_every_baseline_has_a_usable_published_checkpoint(track: str) -> None:
+    """Every recipe baseline's checkpoint is published, its file matches its sha256 and size, and it was trained under
+    the entry's recipe on the installed track (so ``robex run`` loads it instead of training)."""
+    definition = load_track(track)
+    spec = RunSpec(track=track, entries=(), store="", checkpoints=str(CHECKPOINTS))
+    settings = TrainStage().settings(definition, False)
+    unusable = {}
+    for entry in _recipe_baselines(track):
+        found = published_lookup(spec, definition, entry, settings)
+        if found.checkpoint is None:
+            unusable[entry.name] = found.reason or "not published"
+    assert unusable == {}
+
+
+@pytest.mark.parametrize("track", stale(sorted(COMPLETE)))
+def test_records_name_the_published_checkpoint_they_were_scored_on(track: str) -> None:
+    for entry in _recipe_baselines(track):
+        rec = read_record(RESULTS / track / f"{entry.name}.json")
+        published = rec.details["train"].get("published")
+        assert published is not None, entry.name
+        path = CHECKPOINTS / published["file"]
+        assert path.is_file() and path.stat().st_size == published["size"], entry.name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == published["sha256"] == rec.provenance.checkpoint_sha256
