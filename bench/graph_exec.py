@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import torch
@@ -20,9 +21,15 @@ from bench.graph_format import ArtifactError, Graph
 from bench.graph_ops import ALLOWED_OPS
 
 
+@cache
+def _overload(op: str) -> Any:
+    """The allowlisted ``torch.ops.aten`` overload named ``op`` (looked up once)."""
+    return ALLOWED_OPS.get(op).overload()
+
+
 @dataclass(frozen=True)
 class _Step:
-    fn: Any  # the OpOverload
+    op: str  # an allowlisted operator name (the module stays picklable; the overload is looked up by name)
     args: tuple[Any, ...]  # graph_format argument models (each has ``resolve(env)``)
     kwargs: tuple[tuple[str, Any], ...]
     outputs: tuple[str, ...]
@@ -31,7 +38,7 @@ class _Step:
 def _steps(graph: Graph) -> tuple[_Step, ...]:
     return tuple(
         _Step(
-            ALLOWED_OPS.get(n.op).overload(),
+            n.op,
             tuple(n.args),
             tuple(n.kwargs.items()),
             tuple(n.outputs),
@@ -76,7 +83,8 @@ class ExportedModel(nn.Module):
         env.update(self.tensors.named_buffers(recurse=False))
         env[self._input.name] = x
         for step in self._steps:
-            out = step.fn(*(a.resolve(env) for a in step.args), **{k: a.resolve(env) for k, a in step.kwargs})
+            args = [a.resolve(env) for a in step.args]
+            out = _overload(step.op)(*args, **{k: a.resolve(env) for k, a in step.kwargs})
             if len(step.outputs) == 1:
                 env[step.outputs[0]] = out
             else:

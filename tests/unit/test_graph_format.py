@@ -4,7 +4,9 @@ every allowlisted operator runs through robex's interpreter with the eager model
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import pickle
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -481,8 +483,11 @@ def test_each_allowlisted_operator_runs_with_the_eager_values_and_gradients(op: 
     torch.testing.assert_close(xb.grad, xa.grad, rtol=0, atol=1e-6)
 
 
-def test_the_exported_model_moves_with_to_and_names_its_weights(tiny: Exported) -> None:
+def test_the_loaded_model_copies_pickles_moves_and_names_its_weights(tiny: Exported) -> None:
     model = load_graph(*tiny, "tiny")
     assert {k for k, _ in model.named_parameters()} == {f"tensors.{k}" for k in tiny[1] if k.startswith("p_")}
     assert set(model.state_dict()) == {f"tensors.{k}" for k in tiny[1]}
-    assert model.to(torch.float64)(torch.rand(2, 1, 6, 6, dtype=torch.float64)).dtype == torch.float64
+    x = torch.rand(2, 1, 6, 6)
+    assert torch.equal(copy.deepcopy(model)(x), model(x))  # stages copy models (fine-tuning)
+    assert torch.equal(pickle.loads(pickle.dumps(model))(x), model(x))  # our own object, not an artifact
+    assert model.to(torch.float64)(x.double()).dtype == torch.float64
