@@ -7,7 +7,8 @@ strings (a symbolic size is a plain symbol such as ``s0``; sizes computed at run
 ``aten.sym_size.int`` nodes), no guard or range-constraint code, no pickled or serialised Python objects. Each
 node calls one allowlisted ATen overload (:mod:`bench.graph_ops`) on values defined before it; arguments are
 tagged literals (``{"int": 3}``, ``{"float": 0.5}``, ``{"bool": false}``, ``{"none": null}``, ``{"ints": [...]}``,
-``{"memory_format": "contiguous_format"}``) or references (``{"tensor": name}``, ``{"tensors": [...]}``, ``{"sym": name}``).
+``{"memory_format": "contiguous_format"}``) or references (``{"tensor": name}``, ``{"tensors": [...]}``,
+``{"sym": name}``).
 
 Layout (version 1)::
 
@@ -35,7 +36,7 @@ from bench.graph_ops import ALLOWED_OPS, Value, refusal
 
 FORMAT = "robex-graph"
 VERSION = 1
-MAX_GRAPH_BYTES = 4 << 20  # ResNet-18 takes ~40 KB
+MAX_GRAPH_BYTES = 4 << 20  # a ResNet-18 graph takes 25 KB
 MAX_NODES = 10_000
 MAX_WEIGHTS = 4096
 MAX_WEIGHT_BYTES = 1 << 30
