@@ -133,10 +133,11 @@ class Entry:
     def build_checkpoint_model(self, track: Track) -> tuple[nn.Module, str]:
         """Checkpoint entries: the network with the verified weights loaded, and the weights' sha256.
 
-        A registered architecture is built by robex; a graph artifact is deserialised without unpickling
-        (:func:`bench.artifact.load_graph`); a model *module* is entry code and is never run here.
+        A registered architecture is built by robex; a graph artifact is parsed by robex's strict schema and
+        run by its interpreter (:func:`bench.artifact.load_graph`: no torch deserialiser, nothing unpickled or
+        evaluated); a model *module* is entry code and is never run here.
         """
-        from bench.artifact import load_graph
+        from bench.artifact import ArtifactError, load_graph
         from bench.checkpoint import sha256_bytes
 
         ck = self.manifest.checkpoint
@@ -150,7 +151,10 @@ class Entry:
             data = self.file(ck.graph).read_bytes()
             if ck.graph_sha256 is None or sha256_bytes(data) != ck.graph_sha256.lower():
                 raise CheckpointError(f"{where}: {ck.graph} does not match the manifest's graph_sha256")
-            return load_graph(data, tensors, where).eval(), ck.sha256.lower()
+            try:
+                return load_graph(data, tensors, where, ck.randomized).eval(), ck.sha256.lower()
+            except ArtifactError as exc:
+                raise CheckpointError(str(exc)) from None
         model = build_architecture(ck.architecture, track, **ck.architecture_kwargs)
         return load_weights(model, tensors, where), ck.sha256.lower()
 

@@ -59,13 +59,13 @@ class DefenseRef(BaseModel):
 class CheckpointRef(BaseModel):
     """``[checkpoint]``: weights plus exactly one of a registered ``architecture``, a ``module`` that
     defines the network (any PyTorch architecture; run only in the isolated build, which exports it as a
-    graph), or an exported ``graph`` (a torch.export JSON file, as the build writes it)."""
+    graph), or an exported ``graph`` (a robex graph JSON file, as the build writes it: :mod:`bench.graph_format`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     architecture: str = Field(default="", description="a registered architecture name, e.g. small_cnn")
     module: str | None = Field(default=None, description="a .py file beside the manifest defining the network")
     factory: str = Field(default="build_model", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="its builder")
-    graph: str | None = Field(default=None, description="a torch.export JSON graph beside the manifest")
+    graph: str | None = Field(default=None, description="a robex graph JSON file beside the manifest")
     graph_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")
     randomized: bool = Field(default=False, description="the model draws noise at inference (attacks use EOT)")
     file: str = Field(description="a .safetensors file beside the manifest")

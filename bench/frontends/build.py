@@ -3,7 +3,7 @@
 Parent side (:func:`build_artifact`): writes the track's **training split** (never the evaluation images)
 and a copy of the entry folder into a fresh scratch folder, runs the build child there under the
 submission's time and memory limits and the chosen isolation (:mod:`bench.frontends.isolation`), then checks what
-came back without running it (safetensors header, sha256, the graph's JSON and operator list) and installs
+came back without running it (safetensors header, sha256, the graph's schema, operators and weights) and installs
 it as an artifact entry — a checkpoint manifest plus its files — under ``<store>/artifacts/<sha256>/``.
 
 Child side (:func:`build_main`): imports the entry's module, then
@@ -34,11 +34,12 @@ from typing import IO, Any
 import torch
 from torch import Tensor, nn
 
-from bench.artifact import ArtifactError, artifact_sha256, check_graph, export_graph
-from bench.checkpoint import check_safetensors_header, sha256_bytes
+from bench.artifact import ArtifactError, artifact_sha256, check_graph_artifact, export_graph
+from bench.checkpoint import MAX_CHECKPOINT_BYTES, check_safetensors_header, sha256_bytes
 from bench.entries import Entry
 from bench.frontends.isolation import Isolation
 from bench.frontends.sandbox import Limits, SandboxResult, run_limited
+from bench.graph_format import MAX_GRAPH_BYTES
 from bench.results.atomic import atomic_write_bytes, atomic_write_json
 from bench.track import Track, load_track
 
@@ -184,7 +185,7 @@ def install_artifact(
     from bench.models import build_architecture
 
     meta = _read_meta(out, entry.name)
-    weights = _read_output(out / WEIGHTS, entry.name)
+    weights = _read_output(out / WEIGHTS, entry.name, MAX_CHECKPOINT_BYTES)
     try:
         check_safetensors_header(weights, f"{entry.name}: built {WEIGHTS}")
     except ValueError as exc:
@@ -193,9 +194,9 @@ def install_artifact(
     spec: dict[str, Any] = {"file": WEIGHTS, "sha256": wsha, "randomized": meta.get("randomized") is True}
     graph = None
     if meta["kind"] == "graph":
-        graph = _read_output(out / GRAPH, entry.name)
+        graph = _read_output(out / GRAPH, entry.name, MAX_GRAPH_BYTES)
         try:
-            check_graph(graph, f"{entry.name}: built {GRAPH}")
+            check_graph_artifact(graph, weights, f"{entry.name}: built {GRAPH}", spec["randomized"])
         except ArtifactError as exc:
             raise BuildError(str(exc)) from None
         spec.update(graph=GRAPH, graph_sha256=sha256_bytes(graph))
@@ -243,7 +244,7 @@ def scratch_folder() -> Path:
 def _export(model: nn.Module, example: Tensor, out: Path, meta: dict[str, Any]) -> None:
     from safetensors.torch import save
 
-    graph, tensors = export_graph(model.cpu().eval(), example)
+    graph, tensors = export_graph(model.cpu().eval(), example, bool(meta.get("randomized")))
     atomic_write_bytes(out / GRAPH, graph)
     atomic_write_bytes(out / WEIGHTS, save(tensors))
     atomic_write_json(out / META, {**meta, "kind": "graph"})

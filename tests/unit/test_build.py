@@ -95,9 +95,49 @@ def test_an_oversized_metadata_file_is_refused(entry: Entry, tmp_path: Path) -> 
         install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
 
 
-def test_a_graph_calling_python_is_refused(entry: Entry, tmp_path: Path) -> None:
-    out = _out(tmp_path, {"kind": "graph"}, _weights())
-    nodes = [{"target": "builtins.exec"}]
-    (out / GRAPH).write_text(json.dumps({"graph_module": {"graph": {"nodes": nodes}}}))
-    with pytest.raises(BuildError, match="only ATen ops"):
+def _graph_out(tmp_path: Path, meta: dict[str, object], edit: str) -> Path:
+    """A graph build output for the track's architecture, edited as ``edit`` says."""
+    from bench.artifact import export_graph
+
+    track = load_track("mnist5k")
+    graph, tensors = export_graph(build_architecture(track.architecture, track), torch.rand(2, *track.input_shape))
+    parsed = json.loads(graph)
+    if edit == "python":
+        parsed["nodes"][0]["op"] = "builtins.exec"
+    elif edit == "smuggled-tensor":
+        tensors["pool"] = torch.rand(100, 784)
+    elif edit == "noise":
+        first = parsed["nodes"][0]["args"][0]
+        parsed["nodes"].insert(0, {"op": "aten.randn_like.default", "args": [first], "kwargs": {}, "outputs": ["n"]})
+    out = _out(tmp_path, {"kind": "graph", **meta}, save(tensors))
+    (out / GRAPH).write_text(json.dumps(parsed))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("edit", "meta", "message"),
+    [
+        ("python", {}, "refused: not an ATen operator"),
+        ("smuggled-tensor", {}, r"tensors the graph does not declare: \['pool'\]"),
+        ("noise", {}, "allowed only in an entry declared randomised"),
+        ("noise", {"randomized": False}, "allowed only in an entry declared randomised"),
+    ],
+    ids=["python", "smuggled-tensor", "random-undeclared", "random-declared-false"],
+)
+def test_a_hostile_graph_is_refused(
+    entry: Entry, tmp_path: Path, edit: str, meta: dict[str, object], message: str
+) -> None:
+    out = _graph_out(tmp_path, meta, edit)
+    with pytest.raises(BuildError, match=message):
         install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(("edit", "meta"), [("none", {}), ("noise", {"randomized": True})], ids=["plain", "noise"])
+def test_a_graph_artifact_is_installed_when_its_checks_pass(
+    entry: Entry, tmp_path: Path, edit: str, meta: dict[str, object]
+) -> None:
+    out = _graph_out(tmp_path, meta, edit)
+    built = install_artifact(entry, load_track("mnist5k"), out, tmp_path / "s", "b", RESULT)
+    assert built.kind == "graph" and (built.folder / GRAPH).read_bytes() == (out / GRAPH).read_bytes()
+    assert ("randomized = true" in (built.folder / "entry.toml").read_text()) == (edit == "noise")

@@ -2,7 +2,9 @@
 
 * ``leaderboard`` imports from ``bench`` only the results layer (``bench.results``);
 * the results layer, and everything it imports transitively, imports neither torch (nor a library built on
-  it) nor any stage, score kernel, runner or other part of the harness that computes.
+  it) nor any stage, score kernel, runner or other part of the harness that computes;
+* no module imports or calls a loader that can run code or evaluate strings from the bytes it reads (pickle,
+  ``torch.load``, torch's export deserialiser, sympy, ``eval``...) outside the listed trusted places.
 """
 
 from __future__ import annotations
@@ -102,3 +104,85 @@ def test_the_contract_sees_a_violation() -> None:
     reached = closure("bench.frontends.api")
     assert any(_within(i, ("torch",)) for m in reached for i in direct_imports(m))
     assert any(_within(m, ("bench.running.runner",)) for m in reached)
+
+
+# ------------------------------------------------------------------------------ no deserialiser on untrusted bytes
+# Loaders that can run code or evaluate strings from the bytes they read. robex reads artifacts, cells and records
+# with safetensors, json and its own graph parser (bench.graph_format); none of these may appear in its source
+# outside the trusted places listed with their reason.
+CODE_LOADERS = (
+    "pickle",
+    "_pickle",
+    "cPickle",
+    "marshal",
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "joblib",
+    "sympy",
+    "torch.load",
+    "torch.jit.load",
+    "torch.serialization",
+    "torch.export.load",
+    "torch.export.unflatten",
+    "torch._export.serde",
+    "torch.export.pt2_archive",
+    "numpy.load",
+    "np.load",
+)
+CODE_BUILTINS = ("eval", "exec", "compile", "__import__")
+TRUSTED_LOADERS = {
+    ("bench.data", "pickle"): "the user's own CIFAR-10 batches (python-pickle layout), never an artifact",
+}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def code_loaders(module: str) -> set[str]:
+    """The code-running loaders ``module`` imports or calls (by dotted name) and the builtins it calls."""
+    path = _module_file(module)
+    assert path is not None
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            names = [name] if name else []
+            if isinstance(node.func, ast.Name) and node.func.id in CODE_BUILTINS:
+                found.add(node.func.id)
+        found.update(f for n in names for f in CODE_LOADERS if _within(n, (f,)))
+    return found
+
+
+@pytest.mark.parametrize("module", [m for p in FIRST_PARTY for m in _modules(p)])
+def test_no_module_loads_bytes_with_a_deserialiser_that_runs_code(module: str) -> None:
+    bad = sorted(f for f in code_loaders(module) if (module, f) not in TRUSTED_LOADERS)
+    assert not bad, f"{module} uses {bad}: artifacts and cells are read with safetensors, json and bench.graph_format"
+
+
+def test_the_loader_scan_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan is not vacuous: each spelling of a code loader is found."""
+    source = (
+        "import pickle\nfrom torch._export.serde.serialize import deserialize\nfrom torch import load\n"
+        "import torch\ntorch.jit.load('m')\neval('1')\nx = torch.export.unflatten(p)\n"
+    )
+    (tmp_path / "evilmod.py").write_text(source)
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    expected = {"pickle", "torch._export.serde", "torch.load", "torch.jit.load", "eval", "torch.export.unflatten"}
+    assert code_loaders("evilmod") == expected
+
+
+@pytest.mark.parametrize(("module", "loader"), sorted(TRUSTED_LOADERS))
+def test_every_trusted_loader_exception_is_still_needed(module: str, loader: str) -> None:
+    assert loader in code_loaders(module), f"{module} no longer uses {loader}: drop it from TRUSTED_LOADERS"
