@@ -89,25 +89,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _summary_table(records: Sequence[object]) -> str:
+    """The run's records in ranking order with bands and 95% intervals, 120 columns wide
+    (:func:`bench.results.summary_text.summary_table`; every registered score, plug-ins included)."""
     from bench.plugins import SCORES
     from bench.results.records import Record
+    from bench.results.scores import score_infos
+    from bench.results.summary_text import summary_table
 
-    recs = [r for r in records if isinstance(r, Record)]
-    specs = sorted((s for _, s in SCORES.items() if s.primary), key=lambda s: (s.order, s.name))
-    specs = [s for s in specs if any(s.name in r.scores for r in recs)]
-    header = ["entry", *[s.title for s in specs], "flags", "status"]
-    rows = []
-    for r in recs:
-        cells = [r.entry.name]
-        for s in specs:
-            v = r.score(s.name)
-            cells.append(s.unit.text(v))
-        cells.append(",".join(sorted({f.name for f in r.flags})) or "—")
-        cells.append(r.status)
-        rows.append(cells)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in [header, *rows]]
-    return "\n".join(lines)
+    infos = score_infos(spec for _, spec in SCORES.items())
+    return summary_table([r for r in records if isinstance(r, Record)], infos)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ Output (deterministic: the same records give the same bytes)::
     quick.html                 quick-mode records, listed apart, never ranked (only when there are any)
     <track>/<entry>.html       a page per entry (scores, flags, curves, transfer, galleries, card, provenance)
     <track>/<entry>.svg        its copy-paste badge
+    <track>/<entry>/<stage>.json every value of a stage's details (per-image results included), linked from the page
     <track>/_transfer.html     the track's transfer heatmap
     <track>/_explanations.html the track's explanation-metric agreement and explainer comparison
     <track>/_compare.html      the track's comparison page
@@ -156,6 +157,8 @@ class SiteWriter:
                 self.write(page.badge.path, svg)
                 if page.checkpoint is not None and page.checkpoint.source is not None:
                     self.write(page.checkpoint.href, page.checkpoint.source.read_bytes())
+                for download in page.downloads:  # each details section's values, per-image results included
+                    self.write(download.path, download.text)
                 self.page(
                     page.path,
                     "entry.html.j2",

@@ -41,6 +41,15 @@
       }
     })(tables[t]);
   }
+  function openTarget() {  // a link to a folded section (#cost) unfolds it and the sections around it
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var node = id ? document.getElementById(id) : null;
+    for (; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+    }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
   var buttons = document.querySelectorAll("button.copy");
   for (var c = 0; c < buttons.length; c++) {
     buttons[c].addEventListener("click", function (e) {

@@ -14,20 +14,27 @@ One module per part: :mod:`~leaderboard.view.text`, :mod:`~leaderboard.view.tabl
 :mod:`~leaderboard.view.galleries`, :mod:`~leaderboard.view.transfer`, :mod:`~leaderboard.view.badge`,
 :mod:`~leaderboard.view.index_table` (the index's compact table with significance bands),
 :mod:`~leaderboard.view.scatter` (the index's two-axis view), :mod:`~leaderboard.view.entry`,
-:mod:`~leaderboard.view.compare`, :mod:`~leaderboard.view.site`,
+:mod:`~leaderboard.view.compare`, :mod:`~leaderboard.view.details` (an entry page's per-stage details and their
+JSON files), :mod:`~leaderboard.view.site`,
 :mod:`~leaderboard.view.export`, :mod:`~leaderboard.view.explanations`; their public names are re-exported here.
 """
 
 from leaderboard.view.badge import BADGE_COLORS as BADGE_COLORS
 from leaderboard.view.badge import BadgeSvg as BadgeSvg
 from leaderboard.view.badge import badge as badge
+from leaderboard.view.compare import CompareCell as CompareCell
 from leaderboard.view.compare import ComparePage as ComparePage
 from leaderboard.view.compare import DiffCell as DiffCell
+from leaderboard.view.compare import EntryHead as EntryHead
+from leaderboard.view.compare import FamilyTable as FamilyTable
 from leaderboard.view.compare import GalleryRow as GalleryRow
-from leaderboard.view.compare import LeaderRow as LeaderRow
+from leaderboard.view.compare import ScoreRow as ScoreRow
 from leaderboard.view.compare import SharedGallery as SharedGallery
 from leaderboard.view.compare import compare_page as compare_page
 from leaderboard.view.compare import p_text as p_text
+from leaderboard.view.details import Download as Download
+from leaderboard.view.details import StageDetails as StageDetails
+from leaderboard.view.details import stage_details as stage_details
 from leaderboard.view.entry import EntryPage as EntryPage
 from leaderboard.view.entry import FlagView as FlagView
 from leaderboard.view.entry import ScoreLine as ScoreLine
@@ -92,6 +99,7 @@ from leaderboard.view.text import safe_url as safe_url
 from leaderboard.view.text import scalar_text as scalar_text
 from leaderboard.view.text import sections as sections
 from leaderboard.view.text import slug as slug
+from leaderboard.view.text import value_summary as value_summary
 from leaderboard.view.transfer import HEAT_LEVELS as HEAT_LEVELS
 from leaderboard.view.transfer import HeatCell as HeatCell
 from leaderboard.view.transfer import Heatmap as Heatmap

@@ -1,16 +1,20 @@
-"""A track's comparison page: every entry against the leader with paired significance."""
+"""A track's comparison page: a row per score and a column per entry (ranking order, each headed by its band),
+every cell the entry's value and its difference from the leader with the paired test's p; the headline scores
+first, each family's other scores in its own folded table; galleries across entries, folded."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.results.compare import compare_records
+from bench.results.compare import Comparison, compare_records
 from bench.results.compare_text import format_p
 from bench.results.ranking import Ranked
-from bench.results.scores import ScoreInfo
+from bench.results.records import Record
+from bench.results.scores import ScoreInfo, ordered_scores
 from leaderboard.view.galleries import ColourScale, Gallery, Image, galleries
-from leaderboard.view.tables import Column, Table, build_table, page_path
+from leaderboard.view.tables import Column, make_column, page_path
+from leaderboard.view.text import compact_interval, interval_text
 
 
 def p_text(p: float) -> str:
@@ -25,7 +29,8 @@ def p_text(p: float) -> str:
 
 @dataclass(frozen=True)
 class DiffCell:
-    """One score of an entry against the leader: difference, p-value, significance."""
+    """One score of an entry against the leader: difference, p-value (Holm-adjusted within the comparison when the
+    test has one; the unadjusted p and the method are in the tooltip), significance."""
 
     text: str
     p: str
@@ -35,13 +40,43 @@ class DiffCell:
 
 
 @dataclass(frozen=True)
-class LeaderRow:
-    """An entry's differences from the leader."""
+class EntryHead:
+    """A column of the comparison: an entry, its band (``—`` when not ranked) and whether it leads."""
 
     name: str
     title: str
     href: str
-    cells: tuple[DiffCell, ...]
+    band: str
+    ranked: bool
+    leader: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CompareCell:
+    """An entry's value of a score, its 95% interval, and its difference from the leader (``None`` for the
+    leader itself and for entries without the score)."""
+
+    text: str
+    interval: str
+    tooltip: str
+    diff: DiffCell | None
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """A score across entries."""
+
+    column: Column
+    cells: tuple[CompareCell, ...]
+
+
+@dataclass(frozen=True)
+class FamilyTable:
+    """Every score of one family (category), for its folded table."""
+
+    category: str
+    rows: tuple[ScoreRow, ...]
 
 
 @dataclass(frozen=True)
@@ -99,58 +134,111 @@ def shared_galleries(placed: Sequence[Ranked]) -> tuple[SharedGallery, ...]:
 class ComparePage:
     """A track's comparison page."""
 
-    table: Table
     leader: str
     leader_href: str
-    columns: tuple[Column, ...]
-    against_leader: tuple[LeaderRow, ...]
+    heads: tuple[EntryHead, ...]
+    headline: tuple[ScoreRow, ...]
+    families: tuple[FamilyTable, ...]
     galleries: tuple[SharedGallery, ...]
     alpha: float
 
+    @property
+    def first_gallery(self) -> SharedGallery | None:
+        """The gallery shown open (the first one every entry shares, else none)."""
+        return self.galleries[0] if self.galleries and self.galleries[0].same_for_all else None
+
+    @property
+    def gallery_folds(self) -> tuple[tuple[str, tuple[SharedGallery, ...]], ...]:
+        """Every other gallery, by stage, for the folded sections."""
+        out: dict[str, list[SharedGallery]] = {}
+        for g in self.galleries:
+            if g is not self.first_gallery:
+                out.setdefault(g.stage, []).append(g)
+        return tuple((stage, tuple(gs)) for stage, gs in out.items())
+
+
+def diff_cell(comparison: Comparison, info: ScoreInfo, alpha: float) -> DiffCell | None:
+    """The difference of one score in a comparison with the leader (``None`` when neither record has it both)."""
+    c = next((row for row in comparison.rows if row.score.name == info.name), None)
+    if c is None:
+        return None
+    res = c.result
+    if res is None:
+        diff = c.difference
+        text = "—" if diff is None else info.unit.difference_text(diff)
+        return DiffCell(text, "not tested" if diff is not None else "", False, "", c.note)
+    tip = f"{res.method}" + (f", n = {res.n}" if res.n else "") + f", {p_text(res.p_value)}"
+    tip += f", Holm-adjusted {p_text(c.p_adjusted)}" if c.p_adjusted is not None else ""
+    tip += f"; {c.note}" if c.note else ""
+    return DiffCell(
+        info.unit.difference_text(res.difference),
+        p_text(c.p_adjusted if c.p_adjusted is not None else res.p_value),
+        c.significant(alpha),
+        c.better(alpha) or "",
+        tip,
+    )
+
+
+def score_row(
+    column: Column,
+    records: Sequence[Record],
+    leader: Record | None,
+    comparisons: Mapping[str, Comparison],
+    alpha: float,
+) -> ScoreRow:
+    """One score's row: each entry's value and interval, and its difference from the leader."""
+    info = column.info
+    cells = []
+    for r in records:
+        value = r.score(info.name)
+        comp = comparisons.get(r.name)
+        diff = diff_cell(comp, info, alpha) if comp is not None and leader is not None and value is not None else None
+        cells.append(CompareCell(info.unit.text(value), compact_interval(r, info), interval_text(r, info), diff))
+    return ScoreRow(column, tuple(cells))
+
 
 def compare_page(
-    placed: Sequence[Ranked], infos: Mapping[str, ScoreInfo], sort: str | None, alpha: float
+    placed: Sequence[Ranked],
+    infos: Mapping[str, ScoreInfo],
+    sort: str | None,
+    alpha: float,
+    bands: Mapping[str, str] | None = None,
 ) -> ComparePage:
-    """Every score of every entry, each entry against the leader (paired tests), shared galleries."""
-    table = build_table(placed, infos, sort=sort, primary_only=False)
+    """Every score of every entry against the leader (paired tests), the headline scores first, and the shared
+    galleries. ``bands``: each ranked entry's significance band (the index's), shown in its column head."""
+    records = [p.record for p in placed]
     leader = next((p.record for p in placed if p.rank is not None), None)
-    rows: list[LeaderRow] = []
-    if leader is not None:
-        for p in placed:
-            r = p.record
-            if r.name == leader.name:
-                continue
-            comp = {c.score.name: c for c in compare_records(r, leader, infos=infos, alpha=alpha).rows}
-            cells = []
-            for col in table.columns:
-                c = comp.get(col.info.name)
-                res = c.result if c else None
-                if c is None or res is None:
-                    diff = c.difference if c else None
-                    text = "—" if diff is None else col.info.unit.difference_text(diff)
-                    cells.append(
-                        DiffCell(text, "not tested" if diff is not None else "", False, "", c.note if c else "")
-                    )
-                    continue
-                better = c.better(alpha) or ""
-                tip = f"{res.method}" + (f", n = {res.n}" if res.n else "") + (f"; {c.note}" if c.note else "")
-                holm = f", Holm {format_p(c.p_adjusted)}" if c.p_adjusted is not None else ""
-                cells.append(
-                    DiffCell(
-                        col.info.unit.difference_text(res.difference),
-                        p_text(res.p_value) + holm,
-                        c.significant(alpha),
-                        better,
-                        tip,
-                    )
-                )
-            rows.append(LeaderRow(r.name, r.entry.title, page_path(r), tuple(cells)))
+    comparisons = {
+        r.name: compare_records(r, leader, infos=infos, alpha=alpha)
+        for r in records
+        if leader is not None and r.name != leader.name
+    }
+    present = {n for r in records for n in r.scores}
+    columns = [make_column(i) for i in ordered_scores(present, infos)]
+    rows = {c.info.name: score_row(c, records, leader, comparisons, alpha) for c in columns}
+    headline = tuple(rows[c.info.name] for c in columns if c.info.headline is not None or c.info.name == sort)
+    families: dict[str, list[ScoreRow]] = {}
+    for c in columns:
+        families.setdefault(c.info.category, []).append(rows[c.info.name])
+    band_of = dict(bands or {})
+    heads = tuple(
+        EntryHead(
+            p.record.name,
+            p.record.entry.title,
+            page_path(p.record),
+            band_of.get(p.record.name, "—") if p.rank is not None else "—",
+            p.rank is not None,
+            leader is not None and p.record.name == leader.name,
+            p.reason,
+        )
+        for p in placed
+    )
     return ComparePage(
-        table=table,
         leader=leader.name if leader else "",
         leader_href=page_path(leader) if leader else "",
-        columns=table.columns,
-        against_leader=tuple(rows),
+        heads=heads,
+        headline=headline,
+        families=tuple(FamilyTable(k, tuple(v)) for k, v in families.items()),
         galleries=shared_galleries(placed),
         alpha=alpha,
     )

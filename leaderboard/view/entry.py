@@ -13,11 +13,12 @@ from bench.results.scores import ScoreInfo, info_for, ordered_scores
 from leaderboard.view.badge import BadgeSvg, badge
 from leaderboard.view.checkpoint import CheckpointLink, checkpoint_link
 from leaderboard.view.cost import Cost, entry_cost
-from leaderboard.view.galleries import DetailTable, Gallery, detail_tables, galleries
+from leaderboard.view.details import Download, StageDetails, stage_details
+from leaderboard.view.galleries import Gallery, galleries
 from leaderboard.view.plots import Plot, plots
 from leaderboard.view.tables import Badge, flag_badges, page_path, reference_gap
-from leaderboard.view.text import interval_text, safe_url, scalar_text
-from leaderboard.view.transfer import TransferLine, transfer_line_items
+from leaderboard.view.text import compact_interval, interval_text, safe_url, scalar_text
+from leaderboard.view.transfer import TransferLine, lowest_text, transfer_line_items
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ScoreLine:
     reference: ReferenceRecord | None = None
     reference_text: str = ""
     reference_gap: str = ""
+    ci: str = ""  # the compact 95% interval, ``[94.7, 97.4]`` ("" without one)
+    n: str = ""  # the images (or other units) the score was measured on
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class EntryPage:
     transfer_attack: str
     transfer_eps: str
     galleries: tuple[Gallery, ...]
-    tables: tuple[DetailTable, ...]
+    details: tuple[StageDetails, ...]
     hyperparameters: tuple[tuple[str, str], ...]
     card: tuple[tuple[str, str], ...]
     provenance: tuple[tuple[str, str], ...]
@@ -80,6 +83,36 @@ class EntryPage:
     stale: str = ""  # why the record is out of date with the installed track ("" when current)
     cost: Cost | None = None
     checkpoint: CheckpointLink | None = None  # the published weights the record was scored on
+
+    @property
+    def has_claims(self) -> bool:
+        """Whether any score has a claimed value (the score tables show the claimed columns only then)."""
+        return any(s.claimed for _, lines in self.score_groups for s in lines)
+
+    @property
+    def gallery_folds(self) -> tuple[tuple[str, tuple[Gallery, ...]], ...]:
+        """Every gallery row but the first (shown open), by stage, for the folded sections."""
+        out: dict[str, list[Gallery]] = {}
+        for g in self.galleries[1:]:
+            out.setdefault(g.stage, []).append(g)
+        return tuple((stage, tuple(gs)) for stage, gs in out.items())
+
+    @property
+    def transfer_summary(self) -> str:
+        """The folded transfer section's one line: how many counterparts each way and the lowest accuracy."""
+        parts = []
+        if self.transfer_column:
+            low = lowest_text(self.transfer_column)
+            parts.append(f"this entry on examples from {len(self.transfer_column)} sources: lowest {low}")
+        if self.transfer_row:
+            low = lowest_text(self.transfer_row)
+            parts.append(f"{len(self.transfer_row)} targets on its examples: lowest {low}")
+        return "; ".join(parts)
+
+    @property
+    def downloads(self) -> tuple[Download, ...]:
+        """The files written beside the page (each details section's JSON)."""
+        return tuple(d.download for d in self.details)
 
 
 def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[str, tuple[ScoreLine, ...]], ...]:
@@ -102,6 +135,8 @@ def score_lines(record: Record, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[s
                 ref,
                 info.unit.text(ref.value) if ref is not None else "",
                 info.unit.difference_text(gap) if gap is not None else "",
+                compact_interval(record, info),
+                str(record.scores[info.name].n) if info.name in record.scores else "",
             )
         )
     return tuple((k, tuple(v)) for k, v in groups.items())
@@ -167,7 +202,7 @@ def entry_page(
         transfer_attack=transfer_meta[0],
         transfer_eps=transfer_meta[1],
         galleries=tuple(galleries(r, problems)),
-        tables=tuple(detail_tables(r, problems)),
+        details=stage_details(r, page_path(r), problems),
         hyperparameters=_pairs(r.entry.hyperparameters),
         card=_pairs(card),
         provenance=provenance,

@@ -4,6 +4,7 @@ drawn (:func:`bench.results.pareto.pareto_front`). Both axes are oriented so tha
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,9 +17,10 @@ from leaderboard.view.plots import Tick, nice_ticks
 from leaderboard.view.tables import page_path
 from leaderboard.view.text import interval_text
 
-WIDTH, HEIGHT = 860, 470
-LEFT, RIGHT, TOP, BOTTOM = 70.0, WIDTH - 18.0, 16.0, HEIGHT - 46.0
-CHAR_W, LINE_H = 6.6, 13.0  # label box estimate at 11 px (generous, so a label placed inside stays inside)
+WIDTH, HEIGHT = 1200, 500  # drawn at the page's width (CSS scales it down in narrower windows)
+LEFT, RIGHT, TOP, BOTTOM = 78.0, WIDTH - 18.0, 16.0, HEIGHT - 50.0
+CHAR_W, LINE_H = 7.8, 15.0  # label box estimate at 13 px (generous, so a label placed inside stays inside)
+Segment = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,33 @@ def _label_box(x: float, y: float, anchor: str, text: str) -> tuple[float, float
     return (x0, y - LINE_H + 3, x0 + w, y + 3)
 
 
-def place_labels(points: Sequence[tuple[float, float, str]]) -> list[tuple[float, float, str, bool]]:
+def _crosses(box: tuple[float, float, float, float], seg: Segment) -> bool:
+    """Whether the segment ``(x0, y0, x1, y1)`` passes through ``box`` (clipped to it, Liang–Barsky)."""
+    x0, y0, x1, y1 = seg
+    dx, dy = x1 - x0, y1 - y0
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+        if lo > hi:
+            return False
+    return True
+
+
+def place_labels(
+    points: Sequence[tuple[float, float, str]], lines: Sequence[Segment] = ()
+) -> list[tuple[float, float, str, bool]]:
     """A label position per point (x, baseline y, text-anchor, whether it sits away from its point): the
     first candidate — right, left, above, below, then further up or down on either side — whose box stays
-    inside the plot's frame and overlaps no label placed before nor any point; the least-overlapping inside candidate
-    when none is free."""
+    inside the plot's frame and overlaps no label placed before, no point and no segment of ``lines`` (the
+    Pareto front); the least-overlapping inside candidate when none is free."""
     placed: list[tuple[float, float, float, float]] = []
     dots = [(x - 4, y - 4, x + 4, y + 4) for x, y, _ in points]
     out = []
@@ -110,6 +134,7 @@ def place_labels(points: Sequence[tuple[float, float, str]]) -> list[tuple[float
             if box[0] < LEFT + 2 or box[2] > RIGHT - 2 or box[1] < TOP + 1 or box[3] > BOTTOM - 1:
                 continue
             clashes = sum(_boxes_overlap(box, other) for other in [*placed, *dots])
+            clashes += sum(_crosses(box, seg) for seg in lines)
             inside.append((clashes, (cx, cy, anchor, away), box))
             if clashes == 0:
                 break
@@ -148,7 +173,8 @@ def scatter(records: Sequence[Record], x: ScoreInfo, y: ScoreInfo, missing: Sequ
     )
     ordered_front = sorted(front, key=lambda i: (sx(xs[i]), -sy(ys[i])))
     positions = [(sx(a), sy(b), r.name) for a, b, r in zip(xs, ys, records, strict=True)]
-    labels = place_labels(positions)
+    corners = [positions[i][:2] for i in ordered_front]
+    labels = place_labels(positions, [(*a, *b) for a, b in itertools.pairwise(corners)])
     points = []
     for i, r in enumerate(records):
         xi, yi = _interval(r, x.name), _interval(r, y.name)

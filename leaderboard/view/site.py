@@ -81,10 +81,12 @@ def track_view(
         )
         for p in placed
     )
-    empty_compare = ComparePage(build_table((), infos, sort=None), "", "", (), (), (), alpha)
+    empty_compare = ComparePage("", "", (), (), (), (), alpha)
     versions = sorted({r.provenance.track_version for r in records})
     stale = tuple(sorted(name for name, note in notes.items() if note))
     shared = {notes[name] for name in stale}
+    index = index_table(f"table-{slug(track)}", placed, infos, sort, alpha=alpha)
+    bands = {row.name: row.band for row in index.ranked}
     return TrackView(
         name=track,
         slug=slug(track),
@@ -92,10 +94,10 @@ def track_view(
         version=", ".join(versions),
         sort_title=info_for(sort, infos).title if sort else "",
         table=table,
-        index=index_table(f"table-{slug(track)}", placed, infos, sort, alpha=alpha),
+        index=index,
         two_axis=two_axis(f"two-axis-{slug(track)}", placed, infos, sort) if with_compare else None,
         heatmap=heatmap(records, [p.record.name for p in placed]),
-        compare=compare_page(placed, infos, sort, alpha) if with_compare else empty_compare,
+        compare=compare_page(placed, infos, sort, alpha, bands) if with_compare else empty_compare,
         pages=pages,
         placed=tuple(placed),
         stale=stale,

@@ -127,6 +127,7 @@ class TransferLine:
     href: str
     text: str
     level: int
+    value: float | None = None
 
 
 def transfer_lines(
@@ -151,4 +152,19 @@ def index_matrix(
 
 def transfer_line_items(values: Mapping[str, float], pages: Mapping[str, str]) -> list[TransferLine]:
     """One line per counterpart (sorted), its accuracy as percent and its heat level."""
-    return [TransferLine(k, pages.get(k, ""), Unit.FRACTION.text(v), heat_level(v)) for k, v in sorted(values.items())]
+    return [
+        TransferLine(k, pages.get(k, ""), Unit.FRACTION.text(v), heat_level(v), v) for k, v in sorted(values.items())
+    ]
+
+
+def lowest_text(lines: Sequence[TransferLine]) -> str:
+    """The lowest accuracy of an entry's transfer lines and whose it is, ``1.2% (fgsm_at)``; ``""`` without any.
+
+    >>> lowest_text([TransferLine("a", "", "50.0%", 5, 0.5), TransferLine("b", "", "1.2%", 0, 0.012)])
+    '1.2% (b)'
+    """
+    known = [t for t in lines if t.value is not None]
+    if not known:
+        return ""
+    low = min(known, key=lambda t: (t.value, t.name))
+    return f"{low.text} ({low.name})"

@@ -36,6 +36,11 @@ def _console_errors(d: Any) -> list[dict[str, Any]]:
     return [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
 
 
+def unfold(d: Any) -> None:
+    """Open every folded section (``<details>``) of the page, as a reader who unfolds everything sees it."""
+    d.execute_script("document.querySelectorAll('details').forEach(function (x) { x.open = true; });")
+
+
 def test_sort_follow_link_curves_no_console_errors(driver: Any, site: Path, tmp_path: Path) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
@@ -66,6 +71,8 @@ def test_sort_follow_link_curves_no_console_errors(driver: Any, site: Path, tmp_
     link.click()
     errors += _console_errors(d)
     assert d.current_url.endswith(".html") and d.find_element(By.TAG_NAME, "h1").text == title
+    assert not d.find_element(By.CSS_SELECTOR, "details.fold").get_attribute("open")  # curves come folded
+    unfold(d)
     plots = d.find_elements(By.CSS_SELECTOR, "svg.plot")
     assert len(plots) == 2 and all(p.find_elements(By.TAG_NAME, "polyline") for p in plots)
     assert all(p.size["width"] > 100 and p.size["height"] > 100 for p in plots)  # laid out, not collapsed
@@ -124,6 +131,7 @@ def test_figures_fit_their_boxes_and_the_page_at_1400_px(driver: Any, site: Path
     texts = 0
     for page in pages:
         d.get(page.as_uri())
+        unfold(d)
         assert d.execute_script(SVG_TEXT_OUTSIDE) == [], page.name  # no SVG text overflows its figure
         texts += len(d.find_elements(By.CSS_SELECTOR, "svg.plot text"))
         width = d.execute_script("return document.documentElement.scrollWidth")
@@ -132,6 +140,7 @@ def test_figures_fit_their_boxes_and_the_page_at_1400_px(driver: Any, site: Path
             assert img.size["width"] >= 112 and d.execute_script("return arguments[0].naturalWidth", img) > 0
     assert texts > 20  # the check saw the plots' titles, ticks, labels and chance lines
     d.get((site / "toy" / "entry_000.html").as_uri())
+    unfold(d)
     refs = d.find_elements(By.CSS_SELECTOR, "svg.plot line.reference + text")
     assert refs and refs[0].text.startswith("chance 1/K")
     assert d.find_elements(By.CSS_SELECTOR, "div.colour-bar svg linearGradient stop")
