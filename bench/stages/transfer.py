@@ -4,7 +4,10 @@ Ross & Doshi-Velez (AAAI 2018, https://arxiv.org/abs/1711.09404): every model is
 examples crafted on every model of the track. ``craft`` runs once per (source) entry: FGSM and TGSM on the
 track's ε grid (Ross & Doshi-Velez's ``eps_grid``) and PGD at the track's ε, on the first ``n`` evaluation
 images, stored as 8-bit tensors in the cell (``attacks.transfer.craft``). ``transfer`` has one cell per
-(source, target): the target's accuracy on each crafted set, with forward passes only.
+(source, target): the target's accuracy on each crafted set, with forward passes only. An image counts as
+robust only when the target classifies both the crafted example and the clean image correctly
+(:func:`attacks.transfer.transfer_robust`): a targeted attack such as TGSM can push an image the target
+misclassifies clean *into* its true class, and that is not robustness.
 
 Crafting follows the usual transfer protocol: **every** image is perturbed (also those the source already
 misclassifies; :func:`attacks.transfer.craft`), and PGD (and iterated TGSM) runs its full budget and keeps the
@@ -141,13 +144,13 @@ class TransferStage(Stage):
     scope = Scope.PAIR
     requires = ("craft",)
     order = 45
-    version = "2"  # v2: cells read the v2 craft sets (every image, full-budget PGD)
+    version = "3"  # v3: a clean-misclassified image is never robust; v2: cells read the v2 craft sets
 
     Settings = TransferSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of ``ctx.entry`` on the sets crafted on ``ctx.source``."""
-        from attacks.transfer import transfer_correct
+        from attacks.transfer import transfer_robust
 
         crafted = ctx.dependency("craft")
         n = int(crafted.details["n"])
@@ -160,9 +163,9 @@ class TransferStage(Stage):
             images = crafted.tensors[label]
             if tuple(images.shape) != tuple(x.shape):
                 raise ValueError(f"crafted set {label!r} has shape {tuple(images.shape)}, expected {tuple(x.shape)}")
-            correct = transfer_correct(model, images, y, device=ctx.device)
-            accuracy[label] = float(correct.float().mean())
-            robust[label] = correct.int().tolist()
+            resisted = transfer_robust(model, images, y, clean, device=ctx.device)
+            accuracy[label] = float(resisted.float().mean())
+            robust[label] = resisted.int().tolist()
         return StageOutput(
             details={
                 "n": n,
