@@ -104,3 +104,23 @@ def transfer_correct(
             batch = dequantize(images[i : i + batch_size]).to(dev)
             out.append(model(batch).argmax(1).cpu() == y[i : i + batch_size].cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
+
+
+def transfer_robust(
+    model: nn.Module,
+    images: Tensor,
+    y: Tensor,
+    clean_correct: Tensor,
+    *,
+    batch_size: int = 500,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Per image: the target ``model`` resists the crafted example — it classifies the example correctly **and**
+    classifies the clean image correctly (``clean_correct``). An image the target already misclassifies clean is
+    never robust, whatever the crafted example does: a targeted attack (TGSM's least-likely class) or a source's
+    own errors can move the example *into* the true class, which is not robustness (the same convention as the
+    white-box stages, where a clean mistake counts as an attack success)."""
+    correct = transfer_correct(model, images, y, batch_size=batch_size, device=device)
+    if clean_correct.shape != correct.shape:
+        raise ValueError(f"clean_correct has shape {tuple(clean_correct.shape)}, expected {tuple(correct.shape)}")
+    return correct & clean_correct.cpu().bool()

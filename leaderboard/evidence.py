@@ -73,14 +73,32 @@ class Check:
         return self.gate is not Gate.SANITY
 
 
+def count_text(value: float) -> str:
+    """A budget count for readers: whole numbers with thousands separators, others as they are.
+
+    >>> count_text(6_000_000), count_text(80), count_text(12.5)
+    ('6,000,000', '80', '12.5')
+    """
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class BudgetNote:
-    """One budget: what it counts, robex's value on this track (None: not in the records), the paper's."""
+    """One budget: what it counts, robex's value on this track (None: not in the records), the reference.
+
+    The reference is the paper's figure, or — ``floor`` — robex's own floor where the paper states none at this
+    scale (labelled as robex's, never as the paper's)."""
 
     what: str
     ours: float | None
     paper: float
-    source: str  # where the paper's figure comes from
+    source: str  # where the reference figure comes from
+    floor: bool = False
+
+    @property
+    def reference(self) -> str:
+        """Whose figure ``paper`` is."""
+        return "robex's floor (not the paper's figure)" if self.floor else "the paper"
 
     @property
     def below(self) -> bool:
@@ -93,13 +111,15 @@ class BudgetNote:
 
     @property
     def text(self) -> str:
-        """``what: ours here, the paper's (source)``.
+        """``what: ours here; the reference (source)``.
 
         >>> BudgetNote("Adam fine-tuning steps", 80, 300, "§5.5").text
         'Adam fine-tuning steps: 80 here; the paper: 300 (§5.5)'
+        >>> BudgetNote("steps", 80, 300, "a few hundred", floor=True).text
+        "steps: 80 here; robex's floor (not the paper's figure): 300 (a few hundred)"
         """
-        ours = "not recorded" if self.ours is None else f"{self.ours:g}"
-        return f"{self.what}: {ours} here; the paper: {self.paper:g} ({self.source})"
+        ours = "not recorded" if self.ours is None else count_text(self.ours)
+        return f"{self.what}: {ours} here; {self.reference}: {count_text(self.paper)} ({self.source})"
 
 
 @dataclass(frozen=True)
@@ -117,8 +137,16 @@ class PaperClaims:
 
     @property
     def below_budget(self) -> tuple[BudgetNote, ...]:
-        """The budget notes where robex measured at less than the paper's budget."""
+        """The budget notes where robex measured at less than the reference budget."""
         return tuple(b for b in self.budget if b.below)
+
+    @property
+    def below_whose(self) -> str:
+        """Whose budget the notes below are below: the paper's, robex's floor, or both."""
+        floors = {b.floor for b in self.below_budget}
+        if floors == {True}:
+            return "robex's floor for the paper's budget class"
+        return "the paper's (or robex's floor where the paper states none)" if True in floors else "the paper's"
 
 
 @dataclass(frozen=True)

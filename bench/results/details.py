@@ -68,10 +68,12 @@ class RobustDetails(StageDetails):
 
 
 class TransferDetails(StageDetails):
-    """``details["transfer"]``: per-image robustness to the entry's own crafted examples and to the worst source."""
+    """``details["transfer"]``: per-image robustness to the entry's own crafted examples and to the worst source,
+    and per image the share of the other sources it resists (``mean_robust``, behind the mean's interval)."""
 
     self_robust: list[Bit] | None = None
     worst_robust: list[Bit] | None = None
+    mean_robust: list[float] | None = None
 
 
 SECTIONS: Mapping[str, type[StageDetails]] = {

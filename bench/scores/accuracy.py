@@ -1,4 +1,5 @@
-"""Accuracy, its 95% interval, and the per-image worst case over several attacks."""
+"""Accuracy, its 95% interval, rates and paired accuracy differences with theirs, and the per-image worst case
+over several attacks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from bench.results.intervals import wilson_interval
+from bench.results.intervals import rate_interval, wilson_interval
+from bench.results.paired import mcnemar_difference_interval
 from bench.types import ScoreValue
 
 
@@ -18,13 +20,55 @@ def accuracy_score(name: str, correct: Sequence[bool] | Sequence[int] | Tensor, 
     >>> s.value, s.n, round(s.ci_low, 4), round(s.ci_high, 4)
     (0.75, 4, 0.3006, 0.9544)
     """
+    values = _bits(correct)
+    n = len(values)
+    k = sum(values)
+    lo, hi = wilson_interval(k, n, confidence)
+    return ScoreValue(name, k / n, n, lo, hi)
+
+
+def rate_score(name: str, rate: float, n: int, confidence: float = 0.95) -> ScoreValue:
+    """A rate recorded as a fraction of ``n`` images (e.g. a fooling success rate) with its Wilson interval.
+
+    >>> s = rate_score("manipulation_fsr", 0.9, 100)
+    >>> s.value, s.n, round(s.ci_low, 4), round(s.ci_high, 4)
+    (0.9, 100, 0.8256, 0.9448)
+    """
+    if n <= 0:
+        return ScoreValue(name, rate, n)  # no images, no interval
+    lo, hi = rate_interval(rate, n, confidence)
+    return ScoreValue(name, rate, n, lo, hi)
+
+
+def _bits(correct: Sequence[bool] | Sequence[int] | Tensor) -> list[int]:
     values = correct.detach().cpu().flatten().tolist() if isinstance(correct, Tensor) else list(correct)
     if any(v not in (0, 1) for v in values):
         raise ValueError("correct must hold only 0/1 or booleans")
-    n = len(values)
-    k = int(sum(bool(v) for v in values))
-    lo, hi = wilson_interval(k, n, confidence)
-    return ScoreValue(name, k / n, n, lo, hi)
+    return [int(bool(v)) for v in values]
+
+
+def accuracy_difference_score(
+    name: str,
+    reference: Sequence[bool] | Sequence[int] | Tensor,
+    other: Sequence[bool] | Sequence[int] | Tensor,
+    confidence: float = 0.95,
+) -> ScoreValue:
+    """acc(reference) − acc(other) of two models on the *same* images (per-image 0/1 correctness, paired) with
+    the interval that agrees with McNemar's exact test (:func:`bench.results.paired.mcnemar_difference_interval`:
+    b images only ``reference`` gets right, c only ``other``; (b − c)/n with the conditional Clopper–Pearson
+    interval mapped to the difference).
+
+    >>> s = accuracy_difference_score("cost", [1, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 0])  # b = 3, c = 0
+    >>> round(s.value, 4), s.n, round(s.ci_low, 4), round(s.ci_high, 4)  # π ∈ [0.025^(1/3), 1]: (3/6)(2π − 1)
+    (0.5, 6, -0.2076, 0.5)
+    """
+    a, b = _bits(reference), _bits(other)
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired correctness vectors must be non-empty and of one length, got {len(a)}, {len(b)}")
+    only_a = sum(1 for u, v in zip(a, b, strict=True) if u and not v)
+    only_b = sum(1 for u, v in zip(a, b, strict=True) if v and not u)
+    lo, hi = mcnemar_difference_interval(only_a, only_b, len(a), confidence)
+    return ScoreValue(name, (only_a - only_b) / len(a), len(a), lo, hi)
 
 
 @dataclass(frozen=True)

@@ -22,26 +22,21 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from bench.results.ara import ara_of_radii, checked_radii
+
 RadiiLike = Sequence[float] | NDArray[np.floating] | torch.Tensor
 
 
 def _radii(radii: RadiiLike, num_classes: int) -> NDArray[np.float64]:
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     r = radii.detach().cpu().double().numpy() if isinstance(radii, torch.Tensor) else np.asarray(radii, np.float64)
-    if r.ndim != 1 or r.size == 0:
+    if r.ndim != 1:
         raise ValueError(f"radii must be a non-empty 1-D array, got shape {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError(
-            f"radii must be finite ({int((~np.isfinite(r)).sum())} are not): a failed search has no radius"
-        )
-    if np.any(r < 0):
-        raise ValueError("radii must be non-negative")
-    return np.sort(r)
+    return np.sort(checked_radii(r, num_classes))
 
 
 def ara_exact(radii: RadiiLike, num_classes: int) -> float:
-    """Exact ARA = ∫₀^∞ max(0, A(ε) − 1/K) dε from the sorted radii (Woods et al. 2019).
+    """Exact ARA = ∫₀^∞ max(0, A(ε) − 1/K) dε from the sorted radii (Woods et al. 2019), the torch-free
+    :func:`bench.results.ara.ara_of_radii` on a 1-D vector (or tensor) of radii.
 
     With ε*_(1) ≤ … ≤ ε*_(n) and ε*_(0) = 0:
     ARA = Σ_{j=0}^{n−1} (ε*_(j+1) − ε*_(j)) · max(0, (n − j)/n − 1/K).
@@ -51,11 +46,7 @@ def ara_exact(radii: RadiiLike, num_classes: int) -> float:
     >>> round(ara_exact([0.2] * 5, num_classes=10), 12)  # equal radii r, all correct: r·(1 − 1/K)
     0.18
     """
-    r = _radii(radii, num_classes)
-    n = r.size
-    widths = np.diff(np.concatenate(([0.0], r)))
-    above = (n - np.arange(n)) / n - 1.0 / num_classes
-    return float(np.sum(widths * np.clip(above, 0.0, None)))
+    return float(ara_of_radii(_radii(radii, num_classes), num_classes))
 
 
 def ara_histogram(radii: RadiiLike, num_classes: int, bins: int = 1000) -> float:

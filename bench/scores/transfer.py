@@ -9,7 +9,7 @@ over the *other* sources.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -61,6 +61,19 @@ def summarize_row(as_target: Mapping[str, float], entry: str) -> RowSummary:
         return RowSummary(None, None, None, ())
     worst_source = min(others, key=lambda s: (others[s], s))
     return RowSummary(sum(others.values()) / len(others), others[worst_source], worst_source, tuple(others))
+
+
+def mean_over_sources(vectors: Sequence[Sequence[int]]) -> list[float]:
+    """Per image, the share of the sources whose transferred example the target resists: the mean of the
+    sources' 0/1 robust vectors. Its mean over the images is the mean over the sources of their accuracies (the
+    row's ``mean``), so a bootstrap over images of this vector is an interval of that mean.
+
+    >>> mean_over_sources([[1, 1, 0, 0], [1, 0, 1, 0]])
+    [1.0, 0.5, 0.5, 0.0]
+    """
+    if not vectors or len({len(v) for v in vectors}) != 1:
+        raise ValueError("mean_over_sources needs one or more robust vectors of one length")
+    return [sum(col) / len(vectors) for col in zip(*vectors, strict=True)]
 
 
 def transfer_matrix(pairs: Mapping[tuple[str, str], float]) -> Matrix:

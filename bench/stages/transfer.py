@@ -4,7 +4,10 @@ Ross & Doshi-Velez (AAAI 2018, https://arxiv.org/abs/1711.09404): every model is
 examples crafted on every model of the track. ``craft`` runs once per (source) entry: FGSM and TGSM on the
 track's ε grid (Ross & Doshi-Velez's ``eps_grid``) and PGD at the track's ε, on the first ``n`` evaluation
 images, stored as 8-bit tensors in the cell (``attacks.transfer.craft``). ``transfer`` has one cell per
-(source, target): the target's accuracy on each crafted set, with forward passes only.
+(source, target): the target's accuracy on each crafted set, with forward passes only. An image counts as
+robust only when the target classifies both the crafted example and the clean image correctly
+(:func:`attacks.transfer.transfer_robust`): a targeted attack such as TGSM can push an image the target
+misclassifies clean *into* its true class, and that is not robustness.
 
 Crafting follows the usual transfer protocol: **every** image is perturbed (also those the source already
 misclassifies; :func:`attacks.transfer.craft`), and PGD (and iterated TGSM) runs its full budget and keeps the
@@ -17,10 +20,11 @@ depends only on the source's craft cell and the target's weights, so adding one 
 costs one crafting run and 2N − 1 pair cells; nothing already computed is recomputed.
 
 ``summarize`` builds each entry's record section: its column (accuracy as target, per source) and row (as
-source, per target) at the headline attack (PGD at the track ε), the mean and worst over the *other*
-sources, the accuracy on examples from the track's fixed surrogates (``surrogates``, e.g. the ``standard``
-entry), the grid, and the accuracy-vs-nominal-ℓ∞-budget curves (white-box = the diagonal, from the
-surrogates, mean over other sources), labelled as such: they are not Woods' ARA.
+source, per target) at the headline attack (PGD at the track ε), the mean and worst over the *other* sources
+(the mean with a BCa bootstrap interval over images of its per-image share ``mean_robust``; the worst and the
+surrogate's with Wilson intervals), the accuracy on examples from the track's fixed surrogates (``surrogates``,
+e.g. the ``standard`` entry), the grid, and the accuracy-vs-nominal-ℓ∞-budget curves (white-box = the
+diagonal, from the surrogates, mean over other sources), labelled as such: they are not Woods' ARA.
 """
 
 from __future__ import annotations
@@ -29,15 +33,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from torch import Tensor
 
 from bench.plugins import ATTACKS, STAGES, register_score
 from bench.protocols import Scope, Stage, StageOutput
 from bench.results.catalogue import builtin_spec
+from bench.results.intervals import image_bootstrap
 from bench.results.labels import attack_label, parse_label
 from bench.scores.accuracy import accuracy_score
 from bench.scores.ara import budget_area
-from bench.scores.transfer import parse_eps, summarize_row
+from bench.scores.transfer import mean_over_sources, parse_eps, summarize_row
 from bench.stage_settings import StageSettings, settings_dataclass
 from bench.stages.clean import predict
 from bench.stages.sanity import attack_model
@@ -141,13 +147,13 @@ class TransferStage(Stage):
     scope = Scope.PAIR
     requires = ("craft",)
     order = 45
-    version = "2"  # v2: cells read the v2 craft sets (every image, full-budget PGD)
+    version = "3"  # v3: a clean-misclassified image is never robust; v2: cells read the v2 craft sets
 
     Settings = TransferSettings
 
     def run(self, ctx: Any) -> StageOutput:
         """Accuracy of ``ctx.entry`` on the sets crafted on ``ctx.source``."""
-        from attacks.transfer import transfer_correct
+        from attacks.transfer import transfer_robust
 
         crafted = ctx.dependency("craft")
         n = int(crafted.details["n"])
@@ -160,9 +166,9 @@ class TransferStage(Stage):
             images = crafted.tensors[label]
             if tuple(images.shape) != tuple(x.shape):
                 raise ValueError(f"crafted set {label!r} has shape {tuple(images.shape)}, expected {tuple(x.shape)}")
-            correct = transfer_correct(model, images, y, device=ctx.device)
-            accuracy[label] = float(correct.float().mean())
-            robust[label] = correct.int().tolist()
+            resisted = transfer_robust(model, images, y, clean, device=ctx.device)
+            accuracy[label] = float(resisted.float().mean())
+            robust[label] = resisted.int().tolist()
         return StageOutput(
             details={
                 "n": n,
@@ -201,7 +207,9 @@ class TransferStage(Stage):
             "surrogates": surrogates,
         }
         if row.mean is not None and row.worst_source is not None:
-            scores.append(ScoreValue(MEAN.name, row.mean, n))
+            mean_robust = mean_over_sources([as_target_out[s].details["robust"][headline] for s in row.sources])
+            scores.append(ScoreValue(MEAN.name, row.mean, n, *image_bootstrap(np.mean, [mean_robust])))
+            details["mean_robust"] = mean_robust
             worst_robust = as_target_out[row.worst_source].details["robust"][headline]
             scores.append(accuracy_score(WORST.name, worst_robust))
             details.update(mean=row.mean, worst=row.worst, worst_source=row.worst_source, worst_robust=worst_robust)

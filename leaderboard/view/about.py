@@ -1,6 +1,7 @@
 """The "About the scores" page as data: every score of the catalogue (and of installed plug-ins) with what it
-measures, its direction and unit, the paper it comes from and that paper's public link, and every sanity flag
-with its severity and explanation (:mod:`bench.results.flags`)."""
+measures, its direction and unit, the paper it comes from and that paper's public link, every sanity flag
+with its severity and explanation (:mod:`bench.results.flags`), what the intervals cover, and the rule of the
+significance bands (:mod:`bench.results.bands`, in the words the index uses)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from bench.results import Severity, Unit
 from bench.results.flags import EXPLANATIONS, SEVERITY
 from bench.results.scores import ScoreInfo
+from leaderboard.view.index_table import ALPHA, bands_text
 from leaderboard.view.text import safe_url
 
 UNIT_TEXT: Mapping[Unit, str] = {
@@ -23,6 +25,29 @@ SEVERITY_TEXT: Mapping[Severity, str] = {
     Severity.FAIL: "the numbers cannot be trusted: the entry is listed below its track's ranking, never ranked",
     Severity.WARN: "a number may be optimistic for the stated reason; the entry is ranked, with the badge beside it",
 }
+
+
+#: What every interval on the site covers, and how each kind of score gets one.
+INTERVALS_TEXT = (
+    "Every interval is a 95% interval over the sampling of evaluation images only: each entry is one training run "
+    "with one seed, and retraining with another seed moves the scores by an amount no interval includes (the "
+    "README gives the seed spread measured for two entries). Accuracies and rates (clean, PGD, AutoAttack, "
+    "robust, transfer worst and surrogate, fooling success rates) carry Wilson score intervals; the "
+    "manipulation's accuracy cost, a difference of two models' accuracies on the same images, the interval that "
+    "agrees with McNemar's exact test; the explanation scores, means of per-image values, the normal "
+    "approximation mean ± 1.96·s/√n; scores without a closed form (ARA from the per-image radii, the mean "
+    "transfer accuracy from each image's share of resisted sources) a bootstrap over the images "
+    "(scipy.stats.bootstrap, BCa, 9,999 resamples, seed 0)."
+)
+
+#: How the bands fall back when two entries cannot be paired.
+BANDS_FALLBACK_TEXT = (
+    "Per-image results are paired only when both entries have them on the same images: the same evaluation subset "
+    "and the same number of images (never cut to the shorter: the ranked values would rest on different images). "
+    "Otherwise the difference to the leader is tested from the two 95% intervals (an unpaired normal "
+    "approximation, conservative for scores on shared images) in the same Holm family at the same α; with no "
+    "interval on either side, only an equal value shares a band."
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,8 @@ class AboutPage:
     groups: tuple[tuple[str, tuple[ScoreAbout, ...]], ...]
     flags: tuple[FlagAbout, ...]
     severities: tuple[tuple[str, str], ...]
+    bands: tuple[str, ...] = (bands_text("ranking score", ALPHA), BANDS_FALLBACK_TEXT)
+    intervals: str = INTERVALS_TEXT
 
 
 def about_page(infos: Mapping[str, ScoreInfo]) -> AboutPage:

@@ -27,6 +27,11 @@ def _bands(track: TrackView) -> dict[str, int]:
     return {row.name: int(row.band) for row in track.index.ranked}
 
 
+def _indistinct(track: TrackView) -> set[str]:
+    """Ranked entries of ``track`` in a later band that the tests do not separate from the leader."""
+    return {row.name for row in track.index.ranked if row.indistinct}
+
+
 def _all_scores(site: Site) -> list[ScoreInfo]:
     names = {n for t in site.tracks for p in t.placed for n in p.record.scores}
     return ordered_scores(names, site.infos)
@@ -88,7 +93,7 @@ def leaderboard_json(site: Site) -> dict[str, Any]:
     tracks = []
     for t in site.tracks:
         rows = []
-        bands = _bands(t)
+        bands, indistinct = _bands(t), _indistinct(t)
         for p in t.placed:
             r = p.record
             entry = r.entry.model_dump()
@@ -96,6 +101,7 @@ def leaderboard_json(site: Site) -> dict[str, Any]:
                 {
                     "rank": p.rank,
                     "band": bands.get(r.name),
+                    "indistinct_from_leader": r.name in indistinct,
                     "ranked": p.rank is not None,
                     "not_ranked_reason": p.reason,
                     "entry": {"name": r.name, "baseline": r.entry.baseline, **{f: entry.get(f) for f in ENTRY_FIELDS}},

@@ -49,6 +49,7 @@ class IndexRow:
     band_tooltip: str
     band_start: bool
     band_odd: bool
+    indistinct: bool  # in a later band, yet not distinguishable from the leader (bench.results.bands)
     cells: tuple[Cell, ...]
     badges: tuple[Badge, ...]
 
@@ -102,25 +103,41 @@ def families(columns: Sequence[IndexColumn]) -> tuple[Family, ...]:
     return tuple(out)
 
 
+INDISTINCT = "≈ leader"  # the badge of an entry in a later band that the tests do not separate from the leader
+
+
 def band_tooltip(place: BandPlace, title: str) -> str:
     """What put an entry in its band, for the band cell's tooltip."""
     if place.method is BandMethod.LEADER and place.band == 1:
         return f"band 1: leads it (the best {title})"
     if place.method is BandMethod.LEADER:
         above = place.band - 1
-        return f"band {place.band}: leads it (the first entry that differs significantly from band {above}'s leader)"
-    p = "" if place.p_adjusted is None else f", p = {place.p_adjusted:.3g}"
-    return f"band {place.band}: not significantly different from {place.leader} ({place.method.value}{p})"
+        text = f"band {place.band}: leads it (the first entry that differs significantly from band {above}'s leader)"
+    else:
+        p = "" if place.p_adjusted is None else f", p = {place.p_adjusted:.3g}"
+        note = f"; {place.note}" if place.note else ""
+        text = f"band {place.band}: not significantly different from {place.leader} ({place.method.value}{p}{note})"
+    return text + (f"; {indistinct_text(place)}" if place.indistinct_from_top else "")
+
+
+def indistinct_text(place: BandPlace) -> str:
+    """Why an entry of a later band carries the "≈ leader" badge."""
+    p = "" if place.p_top is None else f" (Holm-adjusted p = {place.p_top:.3g})"
+    return (
+        f"not distinguishable from the leader{p}: it sits in band {place.band} only because an entry above it differs"
+    )
 
 
 def bands_text(title: str, alpha: float = ALPHA) -> str:
-    """How the page's bands are formed (one paragraph, for readers)."""
+    """How the page's bands are formed (one paragraph, for readers): the rule of :mod:`bench.results.bands`."""
     return (
-        f"Ranks are bands. The entry with the best {title} leads band 1; walking down the ranking, an entry joins "
-        f"the band while its {title} does not differ significantly from the band leader's — McNemar's exact test "
-        "on the per-image results of the same evaluation images (the test robex compare runs), Holm-corrected "
-        f"over the leader's comparisons with every entry below it, at α = {alpha:g}. The first entry that differs "
-        "significantly leads the next band. Under each value: its 95% interval."
+        f"Ranks are bands. The entry with the best {title} leads band 1 and is tested against every entry below it "
+        "— McNemar's exact test on the per-image results of the same evaluation images (the test robex compare "
+        "runs; a paired bootstrap for per-image real values) — with Holm's correction over those tests, at "
+        f"α = {alpha:g}. Walking down the ranking, entries join the band until the first one that differs "
+        "significantly; it leads the next band and the rule starts again from it. Bands are contiguous, so an "
+        f"entry below that first one lands in a later band even when it does not differ from the leader: it is "
+        f"marked “{INDISTINCT}”. Under each value: its 95% interval (image sampling only, one training run)."
     )
 
 
@@ -130,12 +147,14 @@ def fallback_text(places: Sequence[BandPlace]) -> str:
     parts = []
     if by_method[BandMethod.INTERVALS]:
         parts.append(
-            "no per-image results on shared images, so their Wilson 95% intervals overlapping the leader's "
-            f"counted as no difference: {', '.join(by_method[BandMethod.INTERVALS])}"
+            "no per-image results on the same images (per-image results of unequal length or from another "
+            "evaluation subset are never paired), so the difference to the leader was tested from the two 95% "
+            f"intervals (unpaired normal approximation, in the same Holm family, at the same α): "
+            f"{', '.join(by_method[BandMethod.INTERVALS])}"
         )
     if by_method[BandMethod.VALUES]:
         names = ", ".join(by_method[BandMethod.VALUES])
-        parts.append(f"neither per-image results nor an interval, banded by equal value: {names}")
+        parts.append(f"neither per-image results on the same images nor an interval, banded by equal value: {names}")
     return "; ".join(parts)
 
 
@@ -157,6 +176,8 @@ def index_table(
         badges = flag_badges(r)
         if place is None:
             badges = (Badge("not ranked", "unranked", p.reason), *badges)
+        elif place.indistinct_from_top:
+            badges = (Badge(INDISTINCT, "indistinct", indistinct_text(place)), *badges)
         rows.append(
             IndexRow(
                 name=r.name,
@@ -167,6 +188,7 @@ def index_table(
                 band_tooltip=band_tooltip(place, title) if place else p.reason,
                 band_start=place is not None and place.band != previous,
                 band_odd=place is not None and place.band % 2 == 1,
+                indistinct=place is not None and place.indistinct_from_top,
                 cells=tuple(score_cell(r, c.info) for c in columns),
                 badges=badges,
             )

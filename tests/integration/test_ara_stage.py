@@ -12,6 +12,7 @@ from bench.data import TrackData
 from bench.frontends.api import run_track
 from bench.results.records import Record
 from bench.scores.ara import accuracy_curve, ara_exact, ara_histogram
+from bench.stages.ara import ara_interval
 from tests.checkpoint_entries import write_checkpoint_entry
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,9 @@ def test_scores_are_the_exact_ara_of_the_recorded_radii(record: Record) -> None:
     for key, score in (("attack", "ara_attack"), ("btr", "ara_btr")):
         radii = ara["radii"][key]
         assert record.score(score) == pytest.approx(ara_exact(radii, K), abs=1e-15)
+        s = record.scores[score]
+        assert (s.ci_low, s.ci_high) == pytest.approx(ara_interval(radii, K))  # a bootstrap of the radii over images
+        assert s.ci_low <= s.value <= s.ci_high  # type: ignore[operator]
         assert record.scores[score].n == len(radii) == record.provenance.images["ara"]
         row = next(r for r in ara["table"] if r["criterion"] == key)
         assert row["ara_woods_1000_bins"] == pytest.approx(ara_histogram(radii, K), abs=1e-9)

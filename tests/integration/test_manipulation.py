@@ -99,6 +99,10 @@ def test_manipulate_stage_record(track: Track, data: TrackData, standard_model: 
     headline = next(r for r in out.details["table"] if r["run"] == "gradcam:location")
     cost = next(s for s in out.scores if s.name == "manipulation_accuracy_cost")
     assert cost.value == pytest.approx(headline["accuracy_control"] - headline["accuracy_after"], abs=1e-6)
+    # every ranked manipulation score has an interval: Wilson for rates, paired for the cost (per image kept)
+    assert all(s.ci_low is not None and s.ci_low <= s.value <= s.ci_high for s in out.scores)  # type: ignore[operator]
+    control, fooled = out.details["correct_control"], out.details["correct_fooled"]
+    assert cost.value == pytest.approx((sum(control) - sum(fooled)) / len(control)) and len(control) == cost.n
     d = out.details
     assert _json_native(dict(d))
     runs = ctx.settings["runs"]

@@ -92,3 +92,17 @@ def test_a_plug_ins_source_link_must_be_http(tmp_path: Path) -> None:
     about = (tmp_path / "about.html").read_text(encoding="utf-8")
     assert "javascript:" not in about and "<script>alert" not in about
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in about  # the source shown as text
+
+
+def test_about_page_states_the_band_rule_and_what_the_intervals_cover(tmp_path: Path) -> None:
+    about = about_page(score_infos())
+    rule = " ".join(about.bands)
+    phrases = ("Holm", "McNemar", "paired bootstrap", "never cut to the shorter", "same Holm family", "≈ leader")
+    for phrase in (*phrases, "contiguous"):
+        assert phrase in rule, phrase
+    assert "image" in about.intervals and "one training run" in about.intervals and "seed" in about.intervals
+    assert "scipy.stats.bootstrap" in about.intervals and "Wilson" in about.intervals
+    render_records([synthetic_record("a", 0, n=20)], tmp_path, specs=SYNTHETIC_SPECS, tracks={})
+    page = (tmp_path / "about.html").read_text(encoding="utf-8")
+    assert '<h2 id="intervals">Intervals and significance bands</h2>' in page
+    assert "never cut to the shorter" in page and "one training run with one seed" in page

@@ -13,9 +13,12 @@ from torch import Tensor, nn
 
 from attacks.autoattack import AutoAttackAdapter
 from bench.data import TrackData
-from bench.plugins import ATTACKS
+from bench.plugins import ATTACKS, STAGES
 from bench.protocols import Proposal, evaluation_mode
+from bench.results.intervals import wilson_interval
+from bench.track import Track
 from bench.types import ThreatModel
+from tests.unit.test_fidelity import StageContext
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -109,3 +112,28 @@ def test_bad_settings_raise() -> None:
         AutoAttackAdapter(threat, version="custom", attacks=["cw"])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         AutoAttackAdapter(ThreatModel(norm=threat.norm, eps=0.1, lower=-1.0, upper=1.0))
+
+
+def test_beyond_eps_defaults_to_the_grid_points_above_the_track_eps(track: Track) -> None:
+    stage = STAGES.create("autoattack")
+    assert track.threat.eps == 0.3
+    assert stage.settings(track, quick=False)["beyond_eps"] == [0.35, 0.4]  # Boopathy et al.'s MNIST grid
+    assert stage.settings(track, quick=True)["beyond_eps"] == []  # smoke runs stay cheap
+
+
+def test_the_stage_runs_the_same_autoattack_beyond_the_track_eps(
+    track: Track, data: TrackData, standard_model: nn.Module
+) -> None:
+    ctx = StageContext("autoattack", track, data, standard_model)
+    ctx.settings = {**ctx.settings, "n": 12, "beyond_eps": [0.35, 0.4]}
+    ctx.randomized = lambda: False  # type: ignore[attr-defined]  # a deterministic model
+    out = ctx.stage.run(ctx)
+    rows = out.details["beyond"]
+    assert [r["eps"] for r in rows] == [0.35, 0.4]
+    for r in rows:
+        k = sum(r["robust"])
+        assert (r["n"], r["accuracy"]) == (12, k / 12) and (r["ci_low"], r["ci_high"]) == wilson_interval(k, 12)
+    # outside the threat model: the ranking score and the per-image vectors robust_accuracy reads are the track ε's
+    (score,) = out.scores
+    assert score.value == sum(out.details["robust"]) / 12 and out.details["eps"] == 0.3
+    assert ctx.stage.robust_vectors(out) == {"autoattack": out.details["robust"]}

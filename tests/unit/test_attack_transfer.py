@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -9,7 +12,7 @@ from torch import Tensor, nn
 from attacks.transfer import craft, dequantize, quantize, transfer_correct
 from bench.data import TrackData
 from bench.plugins import ATTACKS
-from bench.stages.transfer import CraftStage, craft_plan
+from bench.stages.transfer import CraftStage, TransferStage, craft_plan
 from bench.track import Track
 from bench.types import ThreatModel
 
@@ -151,3 +154,69 @@ def test_every_image_perturbs_points_the_model_already_misclassifies() -> None:
     assert float((every.x_adv[wrong] - x[wrong]).abs().amax()) == pytest.approx(TOY_EPS, abs=1e-6)
     with torch.no_grad():
         assert torch.equal(every.success, source(every.x_adv).argmax(1) != y)
+
+
+# --------------------------------------------------------------- a clean mistake is never transfer-robust
+LEVELS = (40, 80, 120, 160, 200)  # one constant grey image per level: 40 levels apart, more than 2ε = 32
+
+
+class _Memory(nn.Module):
+    """A target that knows every image's class (the nearest level's) but gets image ``wrong`` wrong when it is
+    shown clean: any crafted example of it (within ε = 16 levels, never closer to another level) it gets right."""
+
+    def __init__(self, y: Tensor, wrong: int) -> None:
+        super().__init__()
+        self.y, self.wrong = y, wrong
+
+    def forward(self, z: Tensor) -> Tensor:
+        grey = z.flatten(1) * 255
+        j = ((grey.mean(1) - LEVELS[0]) / 40).round().long().clamp(0, len(LEVELS) - 1)
+        label = self.y[j].clone()
+        clean = (grey - torch.tensor(LEVELS, dtype=grey.dtype)[j].view(-1, 1)).abs().amax(1) < 0.5
+        flip = clean & (j == self.wrong)
+        label[flip] = 1 - label[flip]
+        return 5.0 * nn.functional.one_hot(label, 2).float()
+
+
+@pytest.mark.parametrize(
+    ("attack", "kwargs"),
+    [
+        ("fgsm", {}),
+        ("tgsm", {"steps": 1, "early_stop": False}),
+        ("pgd", {"steps": 10, "step_size": 0.01, "random_start": True, "early_stop": False}),
+    ],
+)
+def test_a_transfer_vector_counts_a_clean_mistake_of_the_target_as_not_robust(
+    attack: str, kwargs: dict[str, Any]
+) -> None:
+    x = torch.stack([torch.full((1, 4, 4), level / 255) for level in LEVELS])
+    y = torch.tensor([0, 1, 0, 1, 0])
+    wrong = 2
+    gen = torch.Generator().manual_seed(0)
+    source = _Flat(nn.Linear(16, 2))
+    with torch.no_grad():
+        source.linear.weight.copy_(torch.randn(2, 16, generator=gen))
+    target = _Memory(y, wrong)
+    threat = ThreatModel.parse(f"linf:{TOY_EPS_TEXT}")
+    crafted = craft(ATTACKS.create(attack, threat, **kwargs), source, x, y, torch.Generator().manual_seed(1))
+    label = f"{attack}@{TOY_EPS:g}"
+    # the target gets every crafted example right, the clean mistake included: counted by correctness alone it
+    # would be "robust"
+    assert transfer_correct(target, crafted, y).tolist() == [True] * 5
+    with torch.no_grad():
+        assert (target(x).argmax(1) == y).tolist() == [True, True, False, True, True]
+
+    ctx = SimpleNamespace(
+        dependency=lambda name: SimpleNamespace(
+            details={"n": 5, "labels": [label], "headline": label}, tensors={label: crafted}
+        ),
+        model=lambda: target,
+        eval_batch=lambda n: (x[:n], y[:n]),
+        device=torch.device("cpu"),
+        settings={"surrogates": ["standard"]},
+        track=SimpleNamespace(num_classes=2, threat=SimpleNamespace(eps=TOY_EPS)),
+    )
+    out = TransferStage().run(ctx)
+    assert out.details["robust"][label] == [1, 1, 0, 1, 1]
+    assert out.details["accuracy"][label] == pytest.approx(0.8)
+    assert out.details["clean_accuracy"] == pytest.approx(0.8)

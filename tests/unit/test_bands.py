@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
+from scipy.stats import binom, norm
 
-from bench.results.bands import BandInput, BandMethod, band_input, record_bands, significance_bands
+from bench.results.bands import (
+    BandInput,
+    BandMethod,
+    band_input,
+    pairing_refusal,
+    record_bands,
+    significance_bands,
+)
 from bench.results.compare import compare_score
+from bench.results.intervals import wilson_interval
 from bench.results.paired import mcnemar_p_value
 from bench.results.pareto import pareto_front
 from bench.results.scores import score_infos
@@ -85,19 +95,78 @@ def test_ties_always_share_a_band() -> None:
     assert places[1].p_adjusted == 1.0
 
 
-def test_without_per_image_results_overlapping_intervals_share_a_band() -> None:
+def test_without_per_image_results_the_difference_is_tested_from_the_two_intervals() -> None:
+    # se = half-width / 1.959964; A − B: se = hypot(0.1, 0.1)/1.96 = 0.0722, z = 0.08/0.0722 = 1.109, p = 0.268;
+    # A − C: z = 0.30/hypot(0.1, 0.095)·1.96 = 4.27, p = 2e-5. Holm over the two: C 4e-5 < 0.05, B 0.268.
     a = BandInput("A", 0.60, None, (0.50, 0.70))
-    b = BandInput("B", 0.52, None, (0.42, 0.62))  # overlaps A's
-    c = BandInput("C", 0.30, None, (0.21, 0.40))  # overlaps B's, not A's
+    b = BandInput("B", 0.52, None, (0.42, 0.62))
+    c = BandInput("C", 0.30, None, (0.205, 0.395))
     places = significance_bands([a, b, c])
     assert bands(places) == [1, 1, 2]
-    assert places[1].method is BandMethod.INTERVALS and places[1].p_adjusted is None
+    assert places[1].method is BandMethod.INTERVALS
+    assert places[1].p_adjusted == pytest.approx(2 * norm.sf(0.08 / (math.hypot(0.1, 0.1) / norm.ppf(0.975))))
+    assert places[1].p_adjusted == pytest.approx(0.2675, abs=1e-4)
+
+
+def test_the_interval_fallback_is_a_difference_test_not_an_overlap() -> None:
+    # the intervals overlap (A's low end 0.50 < B's high end 0.555), but the difference 0.145 with
+    # se = hypot(0.1, 0.1)/1.96 = 0.0722 gives z = 2.008, p = 0.0446 < 0.05: the entries differ though their
+    # intervals overlap (overlapping 95% intervals is a criterion at about the 0.005 level)
+    a = BandInput("A", 0.60, None, (0.50, 0.70))
+    b = BandInput("B", 0.455, None, (0.355, 0.555))
+    assert a.interval[0] <= b.interval[1]  # type: ignore[index]
+    places = significance_bands([a, b])
+    assert bands(places) == [1, 2]
 
 
 def test_results_on_other_images_are_not_paired() -> None:
     a = entry("A", vector(60), interval=(0.5, 0.7), subset="s1")
     b = entry("B", vector(0, flip_off=5, base=60), interval=(0.45, 0.65), subset="s2")
-    assert significance_bands([a, b])[1].method is BandMethod.INTERVALS
+    place = significance_bands([a, b])[1]
+    assert place.method is BandMethod.INTERVALS and "different evaluation subsets" in place.note
+
+
+def test_vectors_of_unequal_length_are_refused_not_truncated() -> None:
+    # 1.0 on 100 images vs 0.5 on 200 whose first 100 are all 1: truncated to 100 images, McNemar sees no
+    # discordant pair (p = 1, same band). Refused, the test of the difference from the Wilson intervals
+    # [0.963, 1.0] and [0.431, 0.569] separates them (z ≈ 0.5 / hypot(0.0094, 0.0350) ≈ 13.8).
+    a = BandInput("A", 1.0, (1.0,) * 100, wilson_interval(100, 100))
+    b = BandInput("B", 0.5, (1.0,) * 100 + (0.0,) * 100, wilson_interval(100, 200))
+    assert pairing_refusal(a, b) == "per-image results on different images (100 vs 200 images)"
+    places = significance_bands([a, b])
+    assert bands(places) == [1, 2]
+    assert places[1].method is BandMethod.LEADER
+    # without intervals the refused pair falls back to equal values: unequal, so apart too
+    places = significance_bands([BandInput("A", 1.0, a.per_image), BandInput("B", 0.5, b.per_image)])
+    assert bands(places) == [1, 2]
+    # joined by the fallback, the reason is kept
+    c = BandInput("C", 0.99, (1.0,) * 199 + (0.0,), wilson_interval(199, 200))
+    place = significance_bands([a, c])[1]
+    assert place.band == 1 and place.method is BandMethod.INTERVALS and "100 vs 200" in place.note
+
+
+def test_an_entry_not_distinguishable_from_the_leader_is_marked_in_a_later_band() -> None:
+    # the case: leader 0.50; P 0.44 with 12 vs 0 discordant (p = 2·0.5¹² = 0.000488); Q 0.43 with
+    # 30 vs 16 discordant (p = 2·P[Bin(46, ½) ≤ 16] = 0.0541). Holm over {P, Q}: P 0.000977, Q 0.0541.
+    # P differs, so it leads band 2 and Q (tested against P) joins it — though Q does not differ from the leader.
+    n = 200
+    leader = [1.0] * 100 + [0.0] * 100
+    p = list(leader)
+    for i in range(12):
+        p[i] = 0.0
+    q = list(leader)
+    for i in range(30):
+        q[i] = 0.0
+    for i in range(16):
+        q[100 + i] = 1.0
+    assert (sum(p) / n, sum(q) / n) == (0.44, 0.43)
+    assert mcnemar_p_value(30, 16) == pytest.approx(2 * binom.cdf(16, 46, 0.5)) == pytest.approx(0.0541, abs=1e-4)
+    places = significance_bands([entry("L", tuple(leader)), entry("P", tuple(p)), entry("Q", tuple(q))])
+    assert bands(places) == [1, 2, 2]
+    assert [x.indistinct_from_top for x in places] == [False, False, True]
+    assert places[1].p_top == pytest.approx(2 * 0.5**12 * 2)
+    assert places[2].p_top == pytest.approx(mcnemar_p_value(30, 16))
+    assert places[2].leader == "P"
 
 
 def test_without_intervals_only_equal_values_share_a_band() -> None:

@@ -189,44 +189,107 @@ def sweep(*acc: float) -> dict[str, Any]:
     return {"table": [{"eps": e, "accuracy": a} for e, a in zip([0.05, 0.1, 0.2, 0.3, 0.35, 0.4], acc, strict=True)]}
 
 
-def test_boopathy_beyond_eps_compares_every_grid_point_above_the_track_eps() -> None:
-    int_ = record("interpretability_aware", pgd_sweep=sweep(0.9, 0.8, 0.7, 0.5, 0.4, 0.3), autoattack={"eps": 0.3})
-    at_better_at_04 = record("pgd_at", pgd_sweep=sweep(0.9, 0.9, 0.8, 0.6, 0.39, 0.31))
+def beyond(*acc: float, n: int = 200) -> dict[str, Any]:
+    """An AutoAttack section with accuracies at ε = 0.35 and 0.4 beyond the track's 0.3."""
+    return {"eps": 0.3, "beyond": [{"eps": e, "accuracy": a, "n": n} for e, a in zip([0.35, 0.4], acc, strict=True)]}
+
+
+def test_boopathy_beyond_eps_uses_autoattack_at_every_grid_point_above_the_track_eps() -> None:
+    int_ = record("interpretability_aware", autoattack=beyond(0.4, 0.3))
+    at_better_at_04 = record("pgd_at", autoattack=beyond(0.39, 0.31))
     assert check([int_, at_better_at_04], "boopathy2020", 2).verdict is Verdict.FAILS
-    at_worse = record("pgd_at", pgd_sweep=sweep(0.9, 0.9, 0.8, 0.6, 0.3, 0.2))
-    c = check([int_, at_worse], "boopathy2020", 2)
+    c = check([int_, record("pgd_at", autoattack=beyond(0.3, 0.2))], "boopathy2020", 2)
     assert c.verdict is Verdict.HOLDS
-    assert {m.label for m in c.measured if m.value is not None} == {
-        "interpretability_aware: PGD at ε = 0.35",
-        "interpretability_aware: PGD at ε = 0.4",
-        "pgd_at: PGD at ε = 0.35",
-        "pgd_at: PGD at ε = 0.4",
+    assert {m.label for m in c.measured if m.value is not None} >= {
+        "interpretability_aware: AutoAttack at ε = 0.35",
+        "interpretability_aware: AutoAttack at ε = 0.4",
+        "pgd_at: AutoAttack at ε = 0.35",
+        "interpretability_aware − pgd_at at ε = 0.4",
+    }
+    diff = next(m for m in c.measured if m.label == "interpretability_aware − pgd_at at ε = 0.4")
+    assert diff.value == pytest.approx(0.1) and diff.ci_low is not None and diff.ci_low < 0.1 < diff.ci_high
+
+
+def test_boopathy_beyond_eps_without_autoattack_is_not_measured_even_with_a_pgd_sweep() -> None:
+    # PGD beyond ε favours Int here, but PGD misses images AutoAttack breaks: it is shown, never the verdict
+    int_ = record("interpretability_aware", pgd_sweep=sweep(0.9, 0.8, 0.7, 0.5, 0.4, 0.3), autoattack={"eps": 0.3})
+    at = record("pgd_at", pgd_sweep=sweep(0.9, 0.9, 0.8, 0.6, 0.3, 0.2))
+    c = check([int_, at], "boopathy2020", 2)
+    assert c.verdict is Verdict.MISSING and "AutoAttack only at the track's ε" in c.note
+    assert {m.label for m in c.measured} == {
+        f"{n}: PGD at ε = {e} (reference only, not the rule)"
+        for n in ("interpretability_aware", "pgd_at")
+        for e in ("0.35", "0.4")
     }
 
 
-@pytest.mark.parametrize(("lipschitz", "expected"), [(0.031, Verdict.HOLDS), (0.030, Verdict.FAILS)])
-def test_woods_ara_must_rise_for_every_defended_entry(lipschitz: float, expected: Verdict) -> None:
-    recs = [record("standard", {"ara_attack": score(0.030)})]
-    recs += [record(n, {"ara_attack": score(0.05)}) for n in ("pgd_at", "trades", "input_gradient")]
-    assert check(recs, "woods2019", 0).verdict is Verdict.MISSING  # lipschitz absent: no verdict
-    recs.append(record("lipschitz", {"ara_attack": score(lipschitz)}))
-    assert check(recs, "woods2019", 0).verdict is expected
+def ara_radii(radii: list[float], value: float | None = None) -> tuple[dict[str, ScoreRecord], dict[str, Any]]:
+    """An ``ara_attack`` score and its stage section holding the per-image radii (K = 10)."""
+    from bench.results.ara import ara_of_radii
+
+    ara = float(ara_of_radii(radii, 10)) if value is None else value
+    return {"ara_attack": score(ara, n=len(radii))}, {"radii": {"attack": radii}, "num_classes": 10}
+
+
+def test_woods_ara_rise_is_a_paired_bootstrap_on_the_radii() -> None:
+    # standard: 20 images at radius 0.1 → ARA = 0.1·(1 − 1/10) = 0.09; the defended ones at 0.15 → 0.135:
+    # every image moves by the same amount, so every resample's difference is 0.045 and the interval is that point
+    scores, details = ara_radii([0.1] * 20)
+    recs = [record("standard", scores, ara=details)]
+    for n in ("pgd_at", "trades", "input_gradient"):
+        scores, details = ara_radii([0.15] * 20)
+        recs.append(record(n, scores, ara=details))
+    c = check(recs, "woods2019", 0)
+    assert c.verdict is Verdict.MISSING and "lipschitz" in c.note  # lipschitz absent: no verdict
+    scores, details = ara_radii([0.15] * 20)
+    c = check([*recs, record("lipschitz", scores, ara=details)], "woods2019", 0)
+    assert c.verdict is Verdict.HOLDS
+    diffs = [m for m in c.measured if "common images" in m.label]
+    assert len(diffs) == 4 and all(
+        (m.value, m.ci_low, m.ci_high) == pytest.approx((0.045, 0.045, 0.045)) for m in diffs
+    )
+
+
+def test_woods_ara_rise_above_the_standard_by_point_estimate_only_does_not_hold() -> None:
+    # lipschitz: 16 images at 0.1 and 4 at 0.3. Sorted, A(ε) = 4/20 on (0.1, 0.3], above 1/K = 0.1 by 0.1:
+    # ARA = 0.09 + 0.2·0.1 = 0.11, 0.02 above standard's 0.09. A resample with X of the 4 raised images gains
+    # 0.2·max(0, X/20 − 0.1), which is 0 when X ≤ 2: P = P[Bin(20, 0.2) ≤ 2] = 0.206 > 2.5%, so the interval
+    # reaches 0 and the rise is not shown (the old point-estimate rule said it holds)
+    recs = []
+    for n in ("standard", "pgd_at", "trades", "input_gradient"):
+        scores, details = ara_radii([0.1] * 20 if n == "standard" else [0.15] * 20)
+        recs.append(record(n, scores, ara=details))
+    scores, details = ara_radii([0.1] * 16 + [0.3] * 4)
+    assert scores["ara_attack"].value == pytest.approx(0.11)
+    c = check([*recs, record("lipschitz", scores, ara=details)], "woods2019", 0)
+    lip = next(m for m in c.measured if m.label.startswith("lipschitz − standard"))
+    assert lip.value == pytest.approx(0.02) and lip.ci_low == pytest.approx(0.0, abs=1e-12)
+    assert c.verdict is Verdict.FAILS
 
 
 @pytest.mark.parametrize(
-    ("ours", "expected"),
+    ("k", "expected"),
     [
-        (score(0.25, 0.21, 0.29), Verdict.HOLDS),  # +25 points, intervals apart
-        (score(0.09, 0.07, 0.11), Verdict.FAILS),  # intervals apart but below the 10-point margin
-        (score(0.25, 0.01, 0.49), Verdict.FAILS),  # 25 points but the intervals overlap
+        # 21/200 vs 0/200: 10.5 points, but Newcombe's interval is [6.5, 15.5]: its lower end is below 10 points
+        (21, Verdict.FAILS),
+        # 40/200 vs 0/200: 20 points, Newcombe [14.7, 26.1]: its lower end clears 10 points
+        (40, Verdict.HOLDS),
+        (0, Verdict.FAILS),
     ],
 )
-def test_boopathy_far_more_robust_needs_ten_points_and_disjoint_intervals(ours: ScoreRecord, expected: Verdict) -> None:
+def test_boopathy_far_more_robust_gates_on_the_newcombe_lower_end(k: int, expected: Verdict) -> None:
     recs = [
-        record("standard", {"autoattack_accuracy": score(0.0, 0.0, 0.02)}),
-        record("interpretability_aware", {"autoattack_accuracy": ours}),
+        record("standard", {"autoattack_accuracy": score(0.0, 0.0, 0.0188, n=200)}),
+        record("interpretability_aware", {"autoattack_accuracy": score(k / 200, n=200)}),
     ]
-    assert check(recs, "boopathy2020", 1).verdict is expected
+    c = check(recs, "boopathy2020", 1)
+    assert c.verdict is expected
+    diff = c.measured[-1]
+    assert diff.value == pytest.approx(k / 200)
+    if k == 21:
+        assert (round(diff.ci_low, 3), round(diff.ci_high, 3)) == (0.065, 0.155)
+    if k == 40:
+        assert (round(diff.ci_low, 3), round(diff.ci_high, 3)) == (0.147, 0.261)
 
 
 def test_woods_identity_is_a_sanity_check_not_a_claim() -> None:

@@ -8,10 +8,12 @@ import pytest
 
 from bench.results.pareto import pareto_front
 from bench.results.ranking import ranking
+from bench.results.records import Record, ScoreRecord
 from bench.results.scores import score_infos
 from bench.types import Axis
 from leaderboard.synthetic import SYNTHETIC_SPECS, synthetic_record, synthetic_records
 from leaderboard.view import build_site
+from leaderboard.view.export import leaderboard_json
 from leaderboard.view.index_table import families, index_columns, index_table
 from leaderboard.view.scatter import BOTTOM, LEFT, RIGHT, TOP, _label_box, place_labels, two_axis
 
@@ -104,3 +106,31 @@ def test_two_axis_lists_entries_it_cannot_plot_and_needs_both_axes() -> None:
 def test_the_default_track_comes_first_then_the_others_by_name() -> None:
     records = [synthetic_record("e", i, track=t, n=20) for i, t in enumerate(["zeta", "mnist5k", "alpha"])]
     assert [t.name for t in build_site(records, INFOS).tracks] == ["mnist5k", "alpha", "zeta"]
+
+
+def _with_autoattack(name: str, robust: list[int]) -> Record:
+    """A synthetic record whose AutoAttack accuracy is the mean of ``robust`` (its per-image results)."""
+    r = synthetic_record(name, 0, n=len(robust))
+    k = sum(robust)
+    scores = {**r.scores, "autoattack_accuracy": ScoreRecord(value=k / len(robust), n=len(robust))}
+    details = {**r.details, "autoattack": {**r.details["autoattack"], "robust": robust}}
+    return r.model_copy(update={"scores": scores, "details": details})
+
+
+def test_an_entry_the_tests_do_not_separate_from_the_leader_is_marked_in_its_later_band() -> None:
+    # leader 0.50; P 0.44 (12 vs 0 discordant: differs); Q 0.43 (30 vs 16: Holm p = 0.054, does not differ)
+    leader = [1] * 100 + [0] * 100
+    p = [0] * 12 + leader[12:]
+    q = [0] * 30 + [1] * 70 + [1] * 16 + [0] * 84
+    records = [_with_autoattack(n, v) for n, v in (("lead", leader), ("p", p), ("q", q))]
+    table = index_table("t", ranking(records, "autoattack_accuracy"), INFOS, "autoattack_accuracy")
+    rows = {r.name: r for r in table.ranked}
+    assert [rows[n].band for n in ("lead", "p", "q")] == ["1", "2", "2"]
+    assert [rows[n].indistinct for n in ("lead", "p", "q")] == [False, False, True]
+    badge = rows["q"].badges[0]
+    assert badge.label == "≈ leader" and "not distinguishable from the leader" in badge.tooltip
+    assert "not distinguishable from the leader" in rows["q"].band_tooltip
+    assert "≈ leader" in table.bands_text
+    site = build_site(records, INFOS)
+    rows_json = {e["entry"]["name"]: e for e in leaderboard_json(site)["tracks"][0]["entries"]}
+    assert [rows_json[n]["indistinct_from_leader"] for n in ("lead", "p", "q")] == [False, False, True]

@@ -93,10 +93,10 @@ def test_index_ranks_by_autoattack_in_bands_flagged_and_failed_apart(tmp_path: P
     html = render_records(golden_records(), tmp_path, specs=SYNTHETIC_SPECS, tracks={}).read_text()
     ranked, unranked = html.split('<tbody class="unranked">')
     assert _rows(ranked) == ["beta", "gamma", "hostile", "alpha"]  # AutoAttack 0.88, 0.88, 0.5, 0.05
-    # no per-image results in these records: the ±0.05 intervals decide (beta's and gamma's overlap)
+    # no per-image results in these records: the difference test from the ±0.05 intervals decides (beta = gamma)
     bands = re.findall(r'<td class="num band" data-value="\d+" title="[^"]*">(\d+)</td>', ranked)
     assert bands == ["1", "1", "2", "3"]
-    assert "Ranks are bands." in html and "Wilson 95% intervals overlapping" in html
+    assert "Ranks are bands." in html and "tested from the two 95% intervals" in html
     assert re.findall(r'<td class="num band" data-value="" title="[^"]*">—</td>', unranked)
     assert _rows(unranked) == ["masked", "broken"]  # masked has the best AA but a fail flag
     assert "smoke" not in _rows(html)  # quick-mode records never enter the leaderboard

@@ -3,9 +3,11 @@ sources, the surrogate, the budget curves and the attacks within the track's ε;
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench.protocols import StageOutput
+from bench.results.intervals import image_bootstrap
 from bench.scores.ara import budget_area
 from bench.scores.transfer import column, summarize_row, transfer_matrix, update_matrix
 from bench.stages.transfer import CraftStage, TransferStage, craft_plan, headline_label
@@ -58,6 +60,13 @@ def test_summarize_target_a() -> None:
     assert t["as_target"] == {"a": 0.0, "b": 0.75, "standard": 0.25}
     assert t["as_source"] == {"a": 0.0, "b": 0.5, "standard": 0.25}
     assert scores["transfer_accuracy_mean"].value == pytest.approx((0.75 + 0.25) / 2)
+    # per image, the share of the other sources (b: [1, 1, 1, 0], standard: [1, 0, 0, 0]) it resists; its mean is
+    # the score, and the score's interval is a bootstrap of it over the images
+    assert t["mean_robust"] == [1.0, 0.5, 0.5, 0.0]
+    mean = scores["transfer_accuracy_mean"]
+    assert mean.ci_low is not None and mean.ci_high is not None
+    assert (mean.ci_low, mean.ci_high) == image_bootstrap(np.mean, [t["mean_robust"]])
+    assert 0.0 <= mean.ci_low < 0.5 < mean.ci_high <= 1.0
     assert scores["transfer_accuracy_worst"].value == 0.25 and t["worst_source"] == "standard"
     assert scores["transfer_accuracy_worst"].ci_low is not None  # a Wilson interval on the worst source
     assert scores["transfer_accuracy_surrogate"].value == 0.25 and t["surrogate"] == "standard"

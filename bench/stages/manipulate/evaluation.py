@@ -24,13 +24,17 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
+def per_image_correct(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> Tensor:
+    """Per image: the top-1 prediction is the label (bool, on the CPU)."""
+    parts = [
+        (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).cpu() for i in range(0, len(y), batch_size)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool)
+
+
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
     """Top-1 accuracy."""
-    correct = sum(
-        int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
-        for i in range(0, len(y), batch_size)
-    )
-    return correct / len(y)
+    return int(per_image_correct(model, x, y, batch_size).sum()) / len(y)
 
 
 def explainer_maps(

@@ -13,9 +13,10 @@ from bench.explainers.images import input_row
 from bench.plugins import EXPLAINERS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
+from bench.scores.accuracy import accuracy_difference_score, rate_score
 from bench.scores.manipulation import FoolingLoss
 from bench.stage_settings import StageSettings, settings_dataclass
-from bench.stages.manipulate.evaluation import Manipulation
+from bench.stages.manipulate.evaluation import Manipulation, per_image_correct
 from bench.stages.manipulate.fine_tuning import fine_tune, parse_runs
 from bench.stages.manipulate.objectives import (
     HEADLINE,
@@ -81,8 +82,9 @@ class ManipulateStage(Stage):
     summary = "Heo et al.'s adversarial model manipulation: how easily the explanations are fooled"
 
     order = 70
-    version = "3"  # 3: gallery rows of maps carry their colour scale; 2: accuracy cost against the control;
-    # per-image deletion AUC of original, control, fooled
+    version = "4"  # 4: intervals of the fooling rates (Wilson) and of the cost (paired, per-image correctness of
+    # control and fooled kept); 3: gallery rows of maps carry their colour scale; 2: accuracy cost against the
+    # control; per-image deletion AUC of original, control, fooled
 
     Settings = ManipulateSettings
 
@@ -137,6 +139,7 @@ class ManipulateStage(Stage):
             class_names=ctx.track.class_names,
             gallery_n=int(s["gallery"]),
         )
+        correct = {"control": per_image_correct(m.control, x, y)}  # per image, for the cost's paired interval
         ctx.progress(1, len(runs) + 1)
         labels = [f"#{i} {ctx.track.class_names[int(c)]}" for i, c in enumerate(y[: m.gallery_n])]
         gallery = [input_row("Held-out evaluation images (true label explained)", x[: m.gallery_n], labels)]
@@ -153,10 +156,11 @@ class ManipulateStage(Stage):
             fooled = tune(objective, interp, run.lam, f"run:{run.label}")
             row = m.evaluate(run, interp, objective, fooled)
             table.append(row)
-            scores.append(ScoreValue(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
-            if run.label == HEADLINE:
-                scores.append(ScoreValue(MANIPULATION_FSR.name, row["fsr"], row["images"]))
-                scores.append(ScoreValue(MANIPULATION_COST.name, row["accuracy_drop_vs_control"], len(y)))
+            scores.append(rate_score(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
+            if run.label == HEADLINE:  # intervals: Wilson for the rate, paired (McNemar) for the cost
+                scores.append(rate_score(MANIPULATION_FSR.name, row["fsr"], row["images"]))
+                correct["fooled"] = per_image_correct(fooled, x, y)
+                scores.append(accuracy_difference_score(MANIPULATION_COST.name, correct["control"], correct["fooled"]))
             gallery.extend(m.gallery(run, interp, fooled, c1, c2))
             ctx.progress(k, len(runs) + 1)
         details: dict[str, Any] = {
@@ -180,6 +184,7 @@ class ManipulateStage(Stage):
             "transfers_to: explainers whose Spearman correlation with the original maps dropped ≥ "
             f"{m.transfer_drop:g} more than the control's. accuracy_drop_vs_control (the score): control − after.",
         }
+        details.update({f"correct_{who}": v.int().tolist() for who, v in correct.items()})
         if skipped:
             details["skipped"] = skipped
         return StageOutput(scores=tuple(scores), details=details)
