@@ -83,7 +83,7 @@ class TrainStage(Stage):
         if defense is None:
             model, sha = entry.build_checkpoint_model(track)
             details: dict[str, Any] = {"architecture": entry.architecture(track), "sha256": sha, "trained": False}
-        elif ctx.settings.get("published_sha256"):
+        elif "published_sha256" in ctx.settings:  # planned by TrainStage.planned
             model, details = self._from_published(ctx, defense)
         else:
             model, details = self._train(ctx, defense)
