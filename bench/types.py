@@ -107,6 +107,7 @@ class Category(StrEnum):
     FIDELITY = "explanation fidelity"
     EXPLANATION_ROBUSTNESS = "explanation robustness"
     MANIPULABILITY = "explanation manipulability"
+    RANDOMIZATION = "explanation randomisation"
 
 
 class Axis(StrEnum):

@@ -28,6 +28,7 @@ class Check(StrEnum):
     RADIUS_NOT_FOUND = "radius_not_found"
     HOLDOUT_DISAGREES = "holdout_disagrees"
     HOLDOUT_UNAVAILABLE = "holdout_unavailable"
+    IGNORES_WEIGHTS = "explainer_ignores_weights"
 
 
 EXPLANATIONS: Mapping[Check, str] = {
@@ -56,6 +57,9 @@ EXPLANATIONS: Mapping[Check, str] = {
     "held-out images drawn at scoring time: the model has memorised the published subset",
     Check.HOLDOUT_UNAVAILABLE: "the dataset has no held-out images beside the published subset, so the "
     "memorisation check could not run",
+    Check.IGNORES_WEIGHTS: "an explainer's maps stay similar when the model's weights are re-initialised "
+    "(Adebayo et al. 2018's model-randomisation sanity check): they show the input more than what the model "
+    "learned, so that explainer's scores say little about the model",
 }
 
 SEVERITY: Mapping[Check, Severity] = {
@@ -72,4 +76,5 @@ SEVERITY: Mapping[Check, Severity] = {
     Check.RADIUS_NOT_FOUND: Severity.WARN,
     Check.HOLDOUT_DISAGREES: Severity.FAIL,
     Check.HOLDOUT_UNAVAILABLE: Severity.WARN,
+    Check.IGNORES_WEIGHTS: Severity.INFO,
 }

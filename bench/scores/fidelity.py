@@ -125,11 +125,12 @@ def causal_curves(
     step: int,
     kernel: Tensor | None = None,
     batch_size: int = 1000,
+    target: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """RISE deletion and insertion curves of every image (``CausalMetric.evaluate``), batched.
 
-    c = argmax f(x) (the predicted class), p = softmax probability of c. With N = ⌈HW/step⌉ and pixels in
-    decreasing ``relevance`` (all channels of a pixel move together):
+    c = argmax f(x) (the predicted class; ``target`` when given), p = softmax probability of c. With
+    N = ⌈HW/step⌉ and pixels in decreasing ``relevance`` (all channels of a pixel move together):
 
     * deletion: p at x with the first i·step pixels set to 0, i = 0..N;
     * insertion: p at blur(x) with the first i·step pixels copied back from x, i = 0..N
@@ -144,7 +145,7 @@ def causal_curves(
     steps = _check(x, relevance, step)
     n, _, h, w = x.shape
     logits = _predict(model, x, batch_size)
-    cls = logits.argmax(1)
+    cls = logits.argmax(1) if target is None else target.to(logits.device)
     p_x = _gather_prob(logits, cls)
     rank = ranks(salient_order(relevance)).view(n, 1, h, w)
     blurred = blur(x, rise_kernel() if kernel is None else kernel)
@@ -166,13 +167,13 @@ def causal_curves(
 
 
 def deletion_curves(
-    model: Model, x: Tensor, relevance: Tensor, *, step: int, batch_size: int = 1000
+    model: Model, x: Tensor, relevance: Tensor, *, step: int, batch_size: int = 1000, target: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """Deletion curves alone (see :func:`causal_curves`): N + 1 passes; (curves ``(n, N+1)``, classes)."""
     steps = _check(x, relevance, step)
     n, _, h, w = x.shape
     logits = _predict(model, x, batch_size)
-    cls = logits.argmax(1)
+    cls = logits.argmax(1) if target is None else target.to(logits.device)
     rank = ranks(salient_order(relevance)).view(n, 1, h, w)
     zeros = torch.zeros((), dtype=x.dtype, device=x.device)
     deletion = torch.empty(n, steps + 1, device=x.device)

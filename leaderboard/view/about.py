@@ -24,6 +24,7 @@ DIRECTION_TEXT: Mapping[bool | None, str] = {True: "higher is better", False: "l
 SEVERITY_TEXT: Mapping[Severity, str] = {
     Severity.FAIL: "the numbers cannot be trusted: the entry is listed below its track's ranking, never ranked",
     Severity.WARN: "a number may be optimistic for the stated reason; the entry is ranked, with the badge beside it",
+    Severity.INFO: "worth knowing when reading the numbers; the entry is ranked as usual, with the badge beside it",
 }
 
 
@@ -76,7 +77,7 @@ class FlagAbout:
 
 @dataclass(frozen=True)
 class AboutPage:
-    """Scores grouped by family (in column order) and the flags, fail before warn."""
+    """Scores grouped by family (in column order) and the flags, fail before warn before info."""
 
     groups: tuple[tuple[str, tuple[ScoreAbout, ...]], ...]
     flags: tuple[FlagAbout, ...]
@@ -110,5 +111,5 @@ def about_page(infos: Mapping[str, ScoreInfo]) -> AboutPage:
     return AboutPage(
         tuple((k, tuple(v)) for k, v in groups.items()),
         flags,
-        tuple((s.value, SEVERITY_TEXT[s]) for s in (Severity.FAIL, Severity.WARN)),
+        tuple((s.value, SEVERITY_TEXT[s]) for s in (Severity.FAIL, Severity.WARN, Severity.INFO)),
     )

@@ -43,7 +43,7 @@ def test_about_page_lists_every_score_by_family_and_every_flag() -> None:
         assert s.arrow == info.arrow and s.headline == info.primary and s.description == info.description
         assert s.source_url == info.source_url
     assert [f.name for f in about.flags] == sorted(
-        (c.value for c in Check), key=lambda n: ({"fail": 0, "warn": 1}[SEVERITY[Check(n)].value], n)
+        (c.value for c in Check), key=lambda n: ({"fail": 0, "warn": 1, "info": 2}[SEVERITY[Check(n)].value], n)
     )
     assert all(f.explanation == EXPLANATIONS[Check(f.name)] for f in about.flags)
 
