@@ -64,12 +64,14 @@ def run_track(
     stages: list[str] | None = None,
     executor: str = "local",
     executor_options: dict[str, Any] | None = None,
+    base_store: str | Path | None = None,
 ) -> RunReport:
     """Train and evaluate the entries of ``track`` and write one record per entry.
 
     Cells already in the store are not recomputed; a failing cell is recorded on its entry's record. Records go
     to ``results_root``, by default the user's results folder (:func:`~bench.results.places.user_results_root`),
-    so a run never rewrites the committed records of a clone unless asked to.
+    so a run never rewrites the committed records of a clone unless asked to. ``base_store``: a store whose cells
+    are read and never written (new cells go to ``store``).
     """
     start = time.perf_counter()
     t = load_track(track)
@@ -86,6 +88,7 @@ def run_track(
         data_root=data_root,
         stages=tuple(stages) if stages else None,
         threads=max(1, torch.get_num_threads() // int((executor_options or {}).get("workers", 1))),
+        base_store=str(base_store) if base_store else None,
     )
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)

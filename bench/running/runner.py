@@ -43,10 +43,15 @@ class RunSpec:
     stages: tuple[str, ...] | None = None  # None: every registered stage
     threads: int | None = None  # intra-op CPU threads; pinned so every executor sums floats in the same order
     max_images: int | None = None  # cap every stage's ``n`` setting (``robex verify`` re-runs a cheap subset)
+    base_store: str | None = None  # a store read through and never written (the isolated scorer's view)
 
     def entry_objects(self) -> dict[str, Entry]:
         """Entries by name."""
         return {e.name: e for e in (Entry.from_payload(p) for p in self.entries)}
+
+    def cell_store(self) -> CellStore:
+        """The run's store: ``store``, reading through to ``base_store`` when one is given."""
+        return CellStore(self.store, base=self.base_store)
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ class CellContext:
         self.source = cell.source
         self._keys = keys
         self._entries = spec.entry_objects()
-        self._store = CellStore(spec.store)
+        self._store = spec.cell_store()
         self._progress = progress
 
     # data
@@ -291,7 +296,7 @@ def execute_cell(
     spec: RunSpec, cell: Cell, keys: Mapping[tuple[str, str], str], progress: Callable[[int, int], None] | None = None
 ) -> CellResult:
     """Compute one cell unless it is already in the store; never raises for a failing stage."""
-    store = CellStore(spec.store)
+    store = spec.cell_store()
     if store.has(cell.key):
         return CellResult(cell.key, cell.label, ok=True, cached=True)
     start = time.perf_counter()

@@ -68,6 +68,7 @@ class EntryPage:
     tables: tuple[DetailTable, ...]
     hyperparameters: tuple[tuple[str, str], ...]
     card: tuple[tuple[str, str], ...]
+    claimed_training: tuple[tuple[str, str], ...]  # the build's account of its own training: a claim, not measured
     provenance: tuple[tuple[str, str], ...]
     packages: tuple[tuple[str, str], ...]
     stages: tuple[tuple[str, str], ...]
@@ -167,6 +168,7 @@ def entry_page(
         tables=tuple(detail_tables(r, problems)),
         hyperparameters=_pairs(r.entry.hyperparameters),
         card=_pairs(card),
+        claimed_training=_pairs(r.entry.claimed_training),
         provenance=provenance,
         packages=_pairs(p.packages),
         stages=stages,
