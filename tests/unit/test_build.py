@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def entry(tmp_path: Path) -> Entry:
     return Entry(parse_manifest(MANIFEST), str(tmp_path))
 
 
-def _out(tmp_path: Path, meta: dict[str, object], weights: bytes) -> Path:
+def _out(tmp_path: Path, meta: Mapping[str, object], weights: bytes) -> Path:
     out = tmp_path / "out"
     out.mkdir()
     (out / META).write_text(json.dumps(meta))
