@@ -111,18 +111,34 @@ def create_cgroup(
     return group
 
 
-def _stat(pid: str) -> tuple[int, int] | None:
-    """(parent pid, threads) of a process from ``/proc/<pid>/stat``; ``None`` when it is gone."""
-    try:
-        text = Path("/proc", pid, "stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid ... num_threads is 18th
-    return int(fields[1]), int(fields[17])
+def _tree(pid: int) -> tuple[int, int] | None:
+    """(processes, threads) of the tree rooted at ``pid``, walked down through each thread's ``children`` file of
+    ``/proc`` (cost: the tree's size, not the host's); ``None`` where the kernel has no such files."""
+    processes = threads = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:  # it ended meanwhile
+            continue
+        processes += 1
+        threads += len(tids)
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{p}/task/{tid}"):
+                    continue  # the thread ended meanwhile
+                return None  # a kernel without CONFIG_PROC_CHILDREN
+            except OSError:
+                continue
+    return processes, threads
 
 
-def count_tasks(pid: int) -> int:
-    """Processes and threads of the tree rooted at ``pid`` (``/proc`` of Linux; 0 where there is none)."""
+def _scan(pid: int) -> int:
+    """Tasks of ``pid``'s tree from every process's ``/proc/<pid>/stat`` (parent pid and thread count)."""
     children: dict[int, list[int]] = {}
     threads: dict[int, int] = {}
     try:
@@ -130,16 +146,25 @@ def count_tasks(pid: int) -> int:
     except OSError:
         return 0
     for name in names:
-        st = _stat(name)
-        if st is not None:
-            children.setdefault(st[0], []).append(int(name))
-            threads[int(name)] = st[1]
+        try:
+            text = Path("/proc", name, "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ..., num_threads 18th
+        children.setdefault(int(fields[1]), []).append(int(name))
+        threads[int(name)] = int(fields[17])
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         total += threads.get(p, 0)
         todo.extend(children.get(p, ()))
     return total
+
+
+def count_tasks(pid: int) -> int:
+    """Processes and threads of the tree rooted at ``pid`` (``/proc`` of Linux; 0 where there is none)."""
+    tree = _tree(pid)
+    return tree[1] if tree is not None else _scan(pid)
 
 
 class TaskWatchdog(threading.Thread):

@@ -222,10 +222,7 @@ def submit(
     """
     from bench.entries import load_entries
     from bench.frontends.api import publish, resolve_device
-    from bench.plugins import SCORES
-    from bench.results.compare import track_records
     from bench.results.places import default_results_root
-    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
     from bench.results.records import write_record
     from bench.running.store import default_store
 
@@ -272,14 +269,25 @@ def submit(
             site_index = publish(root, site)
         except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
             notes.append(f"the record is installed but the site could not be rendered: {exc}")
-    records = track_records(root, track.name, quick=quick)
+    return _report(root, record, installed, site_index, where, start, notes)
+
+
+def _report(
+    root: Path, record: Record, installed: Path, site: Path | None, log: Path, start: float, notes: list[str]
+) -> SubmitReport:
+    """The report of an installed record: where it ranks among its track's records."""
+    from bench.plugins import SCORES
+    from bench.results.compare import track_records
+    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
+
+    records = track_records(root, record.track, quick=record.quick)
     score = sort_score(records, DEFAULT_SORT)
     higher = SCORES.get(score).higher_is_better if score and score in SCORES else True
-    placed = ranking(records, score, higher, include_quick=quick)
-    mine = next(p for p in placed if p.record.name == entry.name)
+    placed = ranking(records, score, higher, include_quick=record.quick)
+    mine = next(p for p in placed if p.record.name == record.entry.name)
     return SubmitReport(
-        entry=entry.name,
-        track=track.name,
+        entry=record.entry.name,
+        track=record.track,
         record=installed,
         status=record.status,
         errors=dict(record.errors),
@@ -288,9 +296,9 @@ def submit(
         rank_reason=mine.reason,
         sort_score=score,
         sort_title=SCORES.get(score).title if score and score in SCORES else str(score),
-        site=site_index,
-        log=where,
+        site=site,
+        log=log,
         wall_time_s=time.perf_counter() - start,
         notes=notes,
-        quick=quick,
+        quick=record.quick,
     )
