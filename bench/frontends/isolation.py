@@ -64,12 +64,14 @@ UNISOLATED = "none (maintainer passed --allow-unisolated)"
 
 @dataclass(frozen=True)
 class Isolation:
-    """How a build runs: the wrapper command line (empty when unisolated) and the environment it gets."""
+    """How a sandboxed process runs: the wrapper command line (empty when unisolated), the environment it gets, its
+    working directory, and why it is not isolated (``problem``, ``""`` when it is or was not asked)."""
 
     name: str
     wrapper: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = SCRATCH
+    problem: str = ""
 
     @property
     def isolated(self) -> bool:
@@ -333,7 +335,7 @@ def scorer_isolation(
         wrapper = sandbox_argv(binds, limits=limits, data_root=data_root, device=device, env=marks)
         return Isolation(BUBBLEWRAP, tuple(wrapper), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, binds.workdir)
     env = {**os.environ, **marks, "PYTHONUNBUFFERED": "1"}
-    return Isolation(f"none ({problem})", (), env, str(staging))
+    return Isolation(f"none ({problem})", (), env, str(staging), problem)
 
 
 class IsolationUnavailableError(RuntimeError):

@@ -169,29 +169,32 @@ def rescore(
     allow_unisolated: bool = False,
 ) -> dict[str, StageOutput]:
     """Re-run ``chosen`` in the scorer's sandbox and return their outputs; see the module docstring."""
+    from bench.data import resolve_root
     from bench.frontends.isolation import scorer_isolation
     from bench.results.atomic import atomic_write_json
 
     lim = limits or Limits()
+    folder = Path(entry.folder).resolve() if entry.folder else None  # the child works in its staging folder
+    root = resolve_root(data_root)
     staging = Path(tempfile.mkdtemp(prefix="robex-verify-"))
     try:
         job: dict[str, Any] = {
             "record": record.model_dump(mode="json"),
-            "entry": entry.to_payload(),
+            "entry": {**entry.to_payload(), "folder": str(folder) if folder else None},
             "stages": list(chosen),
             "n": n,
-            "store": str(store),
+            "store": str(store.resolve()),
             "device": device,
-            "data_root": data_root,
+            "data_root": str(Path(root).resolve()) if root is not None else None,
         }
         atomic_write_json(staging / JOB, job)
-        readable = [store] + ([Path(entry.folder)] if entry.folder else [])
+        readable = [store] + ([folder] if folder else [])
         iso = scorer_isolation(staging, readable, data_root=data_root, device=device, limits=lim)
         if not iso.isolated:
             if record.provenance.isolation and not allow_unisolated:
                 raise VerificationError(
                     f"{record.entry.name!r} was built from its own code and its artifact is re-scored only in "
-                    f"isolation, but {iso.name.removeprefix('none (').rstrip(')')}; pass --allow-unisolated to "
+                    f"isolation, but {iso.problem}; pass --allow-unisolated to "
                     "re-score it without isolation"
                 )
             report.notes.append(f"re-run without isolation: {iso.name}")

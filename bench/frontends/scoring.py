@@ -79,7 +79,8 @@ class ScoreJob:
         """``robex run`` arguments common to both children, plus ``values``."""
         from bench.data import resolve_root
 
-        root = resolve_root(self.data_root)  # the scorer's environment is cleared: the dataset root is explicit
+        # The scorer's environment is cleared and its working directory is its staging folder: paths are absolute.
+        root = resolve_root(self.data_root)
         return to_argv(
             "run",
             track=self.track.name,
@@ -88,7 +89,7 @@ class ScoreJob:
             device=self.device,
             quick=self.quick,
             stages=list(self.stages) if self.stages else None,
-            data_root=str(root) if root is not None else None,
+            data_root=str(Path(root).resolve()) if root is not None else None,
         )
 
 

@@ -228,7 +228,7 @@ def submit(
 
     lim = limits or Limits()
     root = Path(results_root) if results_root else default_results_root()
-    store_root = Path(store) if store else default_store()
+    store_root = (Path(store) if store else default_store()).resolve()
     entry, track = validate_entry(path, root, quick=quick, replace=replace)
     dev = resolve_device(device)
     known = [e.name for e in load_entries(track)]

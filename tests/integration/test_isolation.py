@@ -320,6 +320,14 @@ def test_without_isolation_code_entries_are_refused_unless_the_maintainer_allows
     assert "built without isolation" in page and "--allow-unisolated" in page
     after = world.snapshot()
     assert all(after[k] == v for k, v in results.items())
+    # Its artifact is re-scored only in isolation, unless the maintainer allows it again for verify.
+    verify = ["verify", "gentle", "--quick", "--device", "cpu", "--store", str(world.store)]
+    verify += ["--results", str(world.results), "--n", "32", "--stages", "clean"]
+    capsys.readouterr()
+    assert main(verify) == 2
+    assert "re-scored only in isolation, but bubblewrap is not installed (simulated)" in capsys.readouterr().err
+    assert main([*verify, "--allow-unisolated"]) == 0
+    assert "re-run without isolation: none (bubblewrap is not installed (simulated))" in capsys.readouterr().out
 
 
 def _import(path: Path) -> ModuleType:
