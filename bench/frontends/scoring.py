@@ -181,6 +181,11 @@ def _unused(staging: Path, job: ScoreJob) -> tuple[list[str], list[str]]:
     return refused, ignored
 
 
+def _capped(lines: list[str], most: int = 200) -> list[str]:
+    """At most ``most`` lines for the log (a scorer could leave any number of files), saying how many were left out."""
+    return lines if len(lines) <= most else [*lines[:most], f"… and {len(lines) - most} more"]
+
+
 def score_entry(job: ScoreJob) -> Scored:
     """Score the entry in the isolated scorer and assemble its record; see the module docstring."""
     from bench.frontends.isolation import scorer_isolation
@@ -210,10 +215,11 @@ def score_entry(job: ScoreJob) -> Scored:
     finally:
         remove_tree(staging)
     staged.refused += refused
-    for line in staged.refused:
-        log.warning("the scorer of %r left %s: refused", name, line)
+    if staged.refused:
+        log.warning("the scorer of %r left %d refused file(s), e.g. %s", name, len(staged.refused), staged.refused[0])
     scored = Scored(None, None, result, {"scorer": {"isolation": iso.name, "command": ["robex", *argv]}})
-    scored.log["staging"] = {**asdict(staged), "ignored": ignored}
+    shown = {k: _capped(v) for k, v in asdict(staged).items()}
+    scored.log["staging"] = {**shown, "refused_count": len(staged.refused), "ignored": _capped(ignored)}
     if result.timed_out or result.returncode not in (0, 3):
         scored.failure = f"the evaluation of {name!r} {result.explain(job.limits)}"
     elif draft is None:

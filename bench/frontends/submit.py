@@ -260,9 +260,9 @@ def submit(
     where = _write_log(store_root, track.name, entry.name, log)
     notes = ["(quick mode: the record is listed apart on the site's quick.html; it never enters the leaderboard)"]
     notes = notes if quick else []
-    refused = log["staging"]["refused"]
+    refused = log["staging"]["refused_count"]
     if refused:
-        notes.append(f"the scorer left {len(refused)} file(s) that were refused, none of them used (listed in {where})")
+        notes.append(f"the scorer left {refused} file(s) that were refused, none of them used (listed in {where})")
     site_index = None
     if publish_site:
         try:
