@@ -110,6 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         entries=args.entries or None,
         extra_entries=[Path(p) for p in args.entry_dir or []],
         store=args.store,
+        base_store=args.base_store,
         results_root=results,
         quick=args.quick,
         device=args.device,
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate a track's entries, write records, render the site")
-    options.add(p, "track", "entries", "entry_dir", "store")
+    options.add(p, "track", "entries", "entry_dir", "store", "base_store")
     options.add(
         p,
         "results",

@@ -69,12 +69,14 @@ def run_track(
     retrain: bool = False,
     publish_checkpoints: bool = False,
     threads: int = DEFAULT_THREADS,
+    base_store: str | Path | None = None,
 ) -> RunReport:
     """Train and evaluate the entries of ``track`` and write one record per entry.
 
     Cells already in the store are not recomputed; a failing cell is recorded on its entry's record. Records go
     to ``results_root``, by default the user's results folder (:func:`~bench.results.places.user_results_root`),
-    so a run never rewrites the committed records of a clone unless asked to.
+    so a run never rewrites the committed records of a clone unless asked to. ``base_store``: a store whose cells
+    are read and never written (new cells go to ``store``).
 
     A baseline whose published checkpoint (``checkpoints``, default the clone's ``leaderboard/checkpoints``;
     :mod:`bench.published`) was trained under the entry's recipe is loaded instead of trained, unless ``retrain``;
@@ -103,6 +105,7 @@ def run_track(
         checkpoints=str(checkpoints if checkpoints is not None else published_checkpoints_root()),
         retrain=retrain,
         publish=publish_checkpoints,
+        base_store=str(base_store) if base_store else None,
     )
     cells = plan_cells(spec)
     results = EXECUTORS.create(executor, **(executor_options or {})).execute(spec, cells)

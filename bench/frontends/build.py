@@ -38,6 +38,7 @@ from bench.artifact import ArtifactError, artifact_sha256, check_graph_artifact,
 from bench.checkpoint import MAX_CHECKPOINT_BYTES, check_safetensors_header, sha256_bytes
 from bench.entries import Entry
 from bench.frontends.isolation import Isolation
+from bench.frontends.safe_files import UnsafeFileError, kind, open_folder, read_regular
 from bench.frontends.sandbox import Limits, SandboxResult, run_limited
 from bench.graph_format import MAX_GRAPH_BYTES
 from bench.results.atomic import atomic_write_bytes, atomic_write_json
@@ -51,6 +52,7 @@ META = "artifact.json"
 TRAIN = "train.safetensors"
 JOB = "job.json"
 MAX_META_BYTES = 1 << 20
+MAX_WEIGHTS_BYTES = 1 << 30  # RLIMIT_FSIZE of the build (Limits.file_bytes) keeps it from writing more anyway
 CARD_FIELDS = ("title", "authors", "venue", "year", "url", "summary", "fidelity", "reconstructed")
 
 
@@ -64,14 +66,15 @@ class BuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class Built:
-    """An installed artifact: the artifact entry's folder, its sha256 and what the build reported."""
+    """An installed artifact: the artifact entry's folder, its sha256 and what the build reported about itself
+    (its card and its training: the entry's claims)."""
 
     folder: Path
     sha256: str
     kind: str
     architecture: str
     card: dict[str, Any]
-    training: dict[str, Any]
+    claimed_training: dict[str, Any]
     isolation: str
     result: SandboxResult
 
@@ -99,8 +102,9 @@ def build_artifact(
     (scratch / "in").mkdir(parents=True)
     (scratch / "out").mkdir()
     atomic_write_bytes(scratch / "in" / TRAIN, save({"x": data.train_x.contiguous(), "y": data.train_y.contiguous()}))
-    # Links are copied as links: the parent never follows one out of the entry folder on the build's behalf.
-    shutil.copytree(Path(entry.folder or "."), scratch / "in" / "entry", symlinks=True)
+    # Links are copied as links: the parent never follows one out of the entry folder on the build's behalf, and
+    # never opens anything but a regular file there (a FIFO would block it, a device could have side effects).
+    shutil.copytree(Path(entry.folder or "."), scratch / "in" / "entry", symlinks=True, copy_function=_copy_regular)
     job = {"entry": entry.to_payload(), "track": track.name, "quick": quick, "device": device}
     atomic_write_json(scratch / "in" / JOB, job)
     scratch.chmod(0o700)
@@ -119,26 +123,26 @@ def build_artifact(
     return install_artifact(entry, track, scratch / "out", store, isolation.name, result)
 
 
-def _read_output(path: Path, name: str, limit: int | None = None) -> bytes:
-    """A file the build wrote, read without following links (a link could point at any host file)."""
+def _copy_regular(src: str, dst: str) -> str:
+    mode = os.lstat(src).st_mode
+    if not stat.S_ISREG(mode):
+        raise BuildError(f"the entry folder holds {src}, {kind(mode)}: only regular files, folders and links")
+    return str(shutil.copy2(src, dst))
+
+
+def _read_output(out_fd: int, filename: str, name: str, cap: int) -> bytes:
+    """A file the build wrote, read without following links, never blocking, at most ``cap`` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        raise BuildError(f"the build of {name!r} wrote no regular file {path.name}") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise BuildError(f"the build of {name!r} wrote no regular file {path.name}")
-        data = fh.read(-1 if limit is None else limit + 1)
-    if limit is not None and len(data) > limit:
-        raise BuildError(f"the build of {name!r} wrote an oversized {path.name}")
-    return data
+        return read_regular(out_fd, filename, cap)
+    except UnsafeFileError as exc:
+        raise BuildError(f"the build of {name!r} returned an unusable output: {exc}") from None
 
 
-def _read_meta(out: Path, name: str) -> dict[str, Any]:
-    raw = _read_output(out / META, name, MAX_META_BYTES)
+def _read_meta(out_fd: int, name: str) -> dict[str, Any]:
+    raw = _read_output(out_fd, META, name, MAX_META_BYTES)
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BuildError(f"the build of {name!r} wrote an unreadable {META}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("kind") not in ("weights", "graph"):
         raise BuildError(f"the build of {name!r} wrote a {META} without a valid 'kind'")
@@ -161,7 +165,8 @@ def _number(v: object) -> bool:
 
 
 def _clean_training(reported: object) -> dict[str, Any]:
-    """The build's account of its training, reduced to known keys with finite numbers (it is untrusted)."""
+    """The build's account of its training, reduced to known keys with finite numbers. It is the entry's claim,
+    never robex's measurement: the record keeps it apart (``entry.claimed_training``)."""
     if not isinstance(reported, Mapping):
         return {}
     out: dict[str, Any] = {"trained": reported.get("trained") is True}
@@ -179,13 +184,22 @@ def _clean_training(reported: object) -> dict[str, Any]:
 def install_artifact(
     entry: Entry, track: Track, out: Path, store: Path, isolation: str, result: SandboxResult
 ) -> Built:
-    """Check a build's output without running it and install it as an artifact entry."""
+    """Check a build's output folder ``out`` without running it or following a link, and install it as an
+    artifact entry."""
+    try:
+        with open_folder(out) as fd:
+            return _install(entry, track, fd, store, isolation, result)
+    except UnsafeFileError as exc:
+        raise BuildError(f"the build of {entry.name!r} returned an unusable output folder: {exc}") from None
+
+
+def _install(entry: Entry, track: Track, out_fd: int, store: Path, isolation: str, result: SandboxResult) -> Built:
     import tomli_w
 
     from bench.models import build_architecture
 
-    meta = _read_meta(out, entry.name)
-    weights = _read_output(out / WEIGHTS, entry.name, MAX_CHECKPOINT_BYTES)
+    meta = _read_meta(out_fd, entry.name)
+    weights = _read_output(out_fd, WEIGHTS, entry.name, min(MAX_WEIGHTS_BYTES, MAX_CHECKPOINT_BYTES))
     try:
         check_safetensors_header(weights, f"{entry.name}: built {WEIGHTS}")
     except ValueError as exc:
@@ -194,7 +208,7 @@ def install_artifact(
     spec: dict[str, Any] = {"file": WEIGHTS, "sha256": wsha, "randomized": meta.get("randomized") is True}
     graph = None
     if meta["kind"] == "graph":
-        graph = _read_output(out / GRAPH, entry.name, MAX_GRAPH_BYTES)
+        graph = _read_output(out_fd, GRAPH, entry.name, MAX_GRAPH_BYTES)
         try:
             check_graph_artifact(graph, weights, f"{entry.name}: built {GRAPH}", spec["randomized"])
         except ArtifactError as exc:
@@ -231,8 +245,8 @@ def install_artifact(
     if graph is not None:
         atomic_write_bytes(folder / GRAPH, graph)
     atomic_write_bytes(folder / "entry.toml", tomli_w.dumps(manifest).encode())
-    training = _clean_training(meta.get("training"))
-    return Built(folder, digest, meta["kind"], architecture, _clean_card(meta.get("card")), training, isolation, result)
+    claimed = _clean_training(meta.get("training"))
+    return Built(folder, digest, meta["kind"], architecture, _clean_card(meta.get("card")), claimed, isolation, result)
 
 
 def scratch_folder() -> Path:

@@ -59,6 +59,12 @@ def _declare(flag: str, **kwargs: Any) -> None:
 _declare("--results", default=None, help="records folder (default: the committed leaderboard/results)")
 _declare("--site", default=None, help="site folder (default: leaderboard/site)")
 _declare("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
+_declare(
+    "--base-store",
+    default=None,
+    metavar="DIR",
+    help="also read cells from this store, never writing it (new cells go to --store)",
+)
 _declare("--device", default="auto", help="auto | cpu | cuda")
 _declare("--data-root", default=None, help="dataset root for mnist/fashion-mnist/cifar10 ($ROBEX_DATA)")
 _declare("--quick", action="store_true", help="smoke mode: tiny budgets; records are marked quick")

@@ -107,6 +107,11 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slack", type=float, default=0.02, help="non-determinism allowance (absolute for fractions)")
     p.add_argument("--artifact", default=None, help="the artifact folder (default: <store>/artifacts/<sha256>)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--allow-unisolated",
+        action="store_true",
+        help="maintainers only: re-score an artifact built from code where bubblewrap cannot run (said in the report)",
+    )
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -132,6 +137,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             quick=args.quick,
             z=args.z,
             slack=args.slack,
+            allow_unisolated=args.allow_unisolated,
         )
     except (VerificationError, RecordError, ManifestError, CheckpointError, SubmissionError) as exc:
         _err(str(exc))

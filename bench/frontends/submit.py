@@ -10,14 +10,16 @@
    only writable place, a cleared environment, the time and memory limits) and produces a model artifact
    (:mod:`bench.frontends.build`, :mod:`bench.artifact`), installed under ``<store>/artifacts/<sha256>/``. Where
    isolation is unavailable the entry is refused, unless the maintainer passes ``allow_unisolated``.
-3. **Score**: ``robex run --entry-dir ARTIFACT`` (the track's protocol, with its baselines for the transfer
-   stages) in a separate limited process that never imports entry code (``$ROBEX_NO_ENTRY_CODE``) and
-   reads only the artifact; its records go to a staging folder.
-4. Only the parent writes records: when the scorer finished and the entry's record is not ``failed``,
-   that one record (with the artifact's sha256 and the build's isolation in its provenance) is installed
-   atomically; the site is re-rendered and the entry's rank is reported. On every failure the existing
-   records stay untouched; a JSON log of the attempt is written under the store
-   (``<store>/submissions/<track>/<entry>.json``).
+3. **Score** (:mod:`bench.frontends.scoring`): the baselines' missing cells are computed first (robex's own
+   code), then ``robex run --entry-dir ARTIFACT`` (the track's protocol, with its baselines for the transfer
+   stages) runs in the scorer's sandbox: it never imports entry code (``$ROBEX_NO_ENTRY_CODE``), sees the store
+   and the artifact read-only and no record, and writes its cells to a staging folder. The parent accepts only
+   the entry's own cells from there, checked (:mod:`bench.frontends.staging`), and assembles the record itself.
+4. Only the parent writes records and cells: when the entry's record is not ``failed``, that one record
+   (with the artifact's sha256 and the build's isolation in its provenance, the build's account of its
+   training as the entry's claim) is installed atomically; the site is re-rendered and the entry's rank is
+   reported. On every failure the existing records stay untouched; a JSON log of the attempt is written under
+   the store (``<store>/submissions/<track>/<entry>.json``).
 
 Other entries' records are not rewritten: the new entry's transfer row and column live in its own record,
 and the site's heatmap reads both directions.
@@ -25,26 +27,23 @@ and the site's heatmap reads both directions.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from bench.entries import NO_ENTRY_CODE_ENV
 from bench.frontends.admission import EvaluationFailedError as EvaluationFailedError
 from bench.frontends.admission import SubmissionError as SubmissionError
 from bench.frontends.admission import validate_entry as validate_entry
-from bench.frontends.cli_options import to_argv
+from bench.frontends.safe_files import remove_tree
 from bench.frontends.sandbox import GIB as GIB
 from bench.frontends.sandbox import MIN_MEMORY_BYTES as MIN_MEMORY_BYTES
 from bench.frontends.sandbox import SANDBOX_ENV as SANDBOX_ENV
 from bench.frontends.sandbox import Limits as Limits
 from bench.frontends.sandbox import SandboxResult as SandboxResult
 from bench.frontends.sandbox import run_limited as run_limited
+from bench.frontends.scoring import ScoreJob, ensure_baselines, score_entry
 
 if TYPE_CHECKING:
     from bench.entries import Entry
@@ -122,7 +121,9 @@ def _build(
     scratch = scratch_folder()
     try:
         try:
-            isolation = choose_isolation(scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device)
+            isolation = choose_isolation(
+                scratch, allow_unisolated=allow_unisolated, data_root=data_root, device=device, limits=limits
+            )
         except IsolationUnavailableError as exc:
             raise SubmissionError(str(exc)) from None
         try:
@@ -149,7 +150,7 @@ def _build(
                 f"{exc}. No record was written. Log: {where}" + (f"\nLast output:\n{last}" if last else "")
             ) from None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
 
 
 def _build_log(built: Built | None) -> dict[str, Any] | None:
@@ -165,9 +166,19 @@ def _build_log(built: Built | None) -> dict[str, Any] | None:
     }
 
 
+def _result_log(result: SandboxResult) -> dict[str, Any]:
+    return {
+        "returncode": result.returncode,
+        "timed_out": result.timed_out,
+        "wall_time_s": round(result.wall_time_s, 3),
+        "output_tail": result.output_tail,
+    }
+
+
 def _with_provenance(record: Record, entry: Entry, built: Built | None) -> Record:
-    """The scorer's record of an artifact, told what was submitted: the entry as its manifest states it
-    (a recipe stays a recipe), the defense's card, the artifact's sha256 and how the build was isolated."""
+    """The record of an artifact, told what was submitted: the entry as its manifest states it (a recipe stays a
+    recipe), the defense's card, the artifact's sha256 and how the build was isolated. What the build said of its
+    own training is kept as the entry's claim (``entry.claimed_training``), never in robex's ``details.train``."""
     from bench.running.assemble import entry_info
     from bench.running.runner import RecordDraft
 
@@ -178,9 +189,10 @@ def _with_provenance(record: Record, entry: Entry, built: Built | None) -> Recor
             update={"provenance": record.provenance.model_copy(update={"artifact_sha256": digest})}
         )
     info = entry_info(RecordDraft(entry=entry), built.architecture, built.card)
+    info = info.model_copy(update={"claimed_training": dict(built.claimed_training)})
     provenance = record.provenance.model_copy(update={"artifact_sha256": built.sha256, "isolation": built.isolation})
     train = dict(record.details.get("train", {}))
-    details = {**record.details, "train": {**train, **built.training, "artifact": built.kind}}
+    details = {**record.details, "train": {**train, "artifact": built.kind}}
     return record.model_copy(update={"entry": info, "provenance": provenance, "details": details})
 
 
@@ -210,16 +222,13 @@ def submit(
     """
     from bench.entries import load_entries
     from bench.frontends.api import publish, resolve_device
-    from bench.plugins import SCORES
-    from bench.results.compare import track_records
     from bench.results.places import default_results_root
-    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
-    from bench.results.records import RecordError, read_record, record_path, write_record
+    from bench.results.records import write_record
     from bench.running.store import default_store
 
     lim = limits or Limits()
     root = Path(results_root) if results_root else default_results_root()
-    store_root = Path(store) if store else default_store()
+    store_root = (Path(store) if store else default_store()).resolve()
     entry, track = validate_entry(path, root, quick=quick, replace=replace)
     dev = resolve_device(device)
     known = [e.name for e in load_entries(track)]
@@ -230,80 +239,55 @@ def submit(
     start = time.perf_counter()
     built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
     scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
-    with tempfile.TemporaryDirectory(prefix="robex-submit-") as staging:
-        argv = to_argv(
-            "run",
-            track=track.name,
-            entry_dir=[str(scored_folder)],
-            entries=[*chosen, entry.name],
-            store=str(store_root),
-            results=staging,
-            no_site=True,
-            device=dev,
-            quick=quick,
-            stages=stages or None,
-            data_root=data_root,
+    job = ScoreJob(entry, track, scored_folder, chosen, store_root, quick, dev, data_root, stages, lim, echo)
+    store_root.mkdir(parents=True, exist_ok=True)  # the scorer's sandbox binds it (read-only)
+    log: dict[str, Any] = {"entry": entry.name, "track": track.name, "limits": asdict(lim), "build": _build_log(built)}
+    failure, record = ensure_baselines(job), None
+    if failure is None:
+        scored = score_entry(job)
+        log.update(_result_log(scored.result), **scored.log)
+        failure, record = scored.failure, scored.record
+    if failure is not None or record is None:
+        log.update(status="refused", error=failure)
+        where = _write_log(store_root, track.name, entry.name, log)
+        tail = "\n".join(str(log.get("output_tail", "")).strip().splitlines()[-15:])
+        raise EvaluationFailedError(
+            f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
         )
-        env = {**os.environ, SANDBOX_ENV: "1", "PYTHONUNBUFFERED": "1", NO_ENTRY_CODE_ENV: "1"}
-        result = run_limited(argv, lim, echo=echo, device=dev, env=env)
-        log = {
-            "entry": entry.name,
-            "track": track.name,
-            "command": ["robex", *argv],
-            "limits": asdict(lim),
-            "returncode": result.returncode,
-            "timed_out": result.timed_out,
-            "wall_time_s": round(result.wall_time_s, 3),
-            "output_tail": result.output_tail,
-            "build": _build_log(built),
-        }
-        staged = record_path(Path(staging), track.name, entry.name, quick=quick)
-        failure = None
-        record = None
-        if result.returncode not in (0, 3) or result.timed_out:
-            failure = f"the evaluation of {entry.name!r} {result.explain(lim)}"
-        elif not staged.is_file():
-            failure = f"the evaluation of {entry.name!r} finished without writing its record"
-        else:
-            try:
-                record = read_record(staged)
-            except RecordError as exc:
-                failure = f"the evaluation of {entry.name!r} wrote an unreadable record: {exc}"
-            else:
-                if record.status == "failed":
-                    errs = "; ".join(
-                        f"{k}: {v.strip().splitlines()[-1] if v.strip() else 'failed'}"
-                        for k, v in sorted(record.errors.items())
-                    )
-                    failure = f"the evaluation of {entry.name!r} failed: {errs}"
-        if failure is not None or record is None:
-            log["status"] = "refused"
-            log["error"] = failure
-            where = _write_log(store_root, track.name, entry.name, log)
-            tail = "\n".join(result.output_tail.strip().splitlines()[-15:])
-            raise EvaluationFailedError(
-                f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
-            )
-        installed = write_record(_with_provenance(record, entry, built), root)
+    installed = write_record(_with_provenance(record, entry, built), root)
     log["status"] = "installed"
     log["record"] = str(installed)
     where = _write_log(store_root, track.name, entry.name, log)
     notes = ["(quick mode: the record is listed apart on the site's quick.html; it never enters the leaderboard)"]
     notes = notes if quick else []
+    refused = log["staging"]["refused_count"]
+    if refused:
+        notes.append(f"the scorer left {refused} file(s) that were refused, none of them used (listed in {where})")
     site_index = None
     if publish_site:
         try:
             site_index = publish(root, site)
         except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
             notes.append(f"the record is installed but the site could not be rendered: {exc}")
-    records = track_records(root, track.name, quick=quick)
+    return _report(root, record, installed, site_index, where, start, notes)
+
+
+def _report(
+    root: Path, record: Record, installed: Path, site: Path | None, log: Path, start: float, notes: list[str]
+) -> SubmitReport:
+    """The report of an installed record: where it ranks among its track's records."""
+    from bench.plugins import SCORES
+    from bench.results.compare import track_records
+    from bench.results.ranking import DEFAULT_SORT, ranking, sort_score
+
+    records = track_records(root, record.track, quick=record.quick)
     score = sort_score(records, DEFAULT_SORT)
     higher = SCORES.get(score).higher_is_better if score and score in SCORES else True
-    placed = ranking(records, score, higher, include_quick=quick)
-    mine = next(p for p in placed if p.record.name == entry.name)
+    placed = ranking(records, score, higher, include_quick=record.quick)
+    mine = next(p for p in placed if p.record.name == record.entry.name)
     return SubmitReport(
-        entry=entry.name,
-        track=track.name,
+        entry=record.entry.name,
+        track=record.track,
         record=installed,
         status=record.status,
         errors=dict(record.errors),
@@ -312,9 +296,9 @@ def submit(
         rank_reason=mine.reason,
         sort_score=score,
         sort_title=SCORES.get(score).title if score and score in SCORES else str(score),
-        site=site_index,
-        log=where,
+        site=site,
+        log=log,
         wall_time_s=time.perf_counter() - start,
         notes=notes,
-        quick=quick,
+        quick=record.quick,
     )

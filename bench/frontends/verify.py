@@ -9,7 +9,8 @@ Verification never runs an entry's own code (``$ROBEX_NO_ENTRY_CODE`` is set whi
 built from code is re-scored from its **artifact** (``<store>/artifacts/<sha256>/``, or ``--artifact``),
 whose sha256 is derived again from the files' bytes and must equal the record's ``artifact_sha256``. So
 neither entry code that patched the scorer when the record was made nor a swapped artifact can make the
-re-run agree with the record.
+re-run agree with the record. The re-run itself — where weights and artifacts are loaded — happens in the
+scorer's sandbox (:mod:`bench.frontends.rescore`); this process only compares its outputs with the record.
 
 How each re-run score is checked against the record (its tolerance): :mod:`bench.frontends.verify_checks`.
 """
@@ -19,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.frontends.rescore import VerificationError as VerificationError
+from bench.frontends.rescore import rescore
 from bench.frontends.verify_checks import ScoreCheck as ScoreCheck
 from bench.frontends.verify_checks import VerifyReport as VerifyReport
 from bench.frontends.verify_checks import check_score as check_score
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
     from bench.protocols import StageOutput
     from bench.results.records import Record
     from bench.track import Track
-
-
-class VerificationError(ValueError):
-    """The record cannot be verified (no manifest, no weights, ...)."""
 
 
 def artifact_entry(record: Record, folder: Path) -> Entry:
@@ -109,79 +106,6 @@ def resolve_entry(record: Record, track: Track, entry_dir: str | Path | None, ar
     )
 
 
-def _rerun_outputs(
-    record: Record,
-    entry: Entry,
-    stages: Sequence[str],
-    *,
-    n: int,
-    store: Path,
-    device: str,
-    data_root: str | None,
-    report: VerifyReport,
-) -> dict[str, StageOutput]:
-    """Outputs of ``stages`` re-run on the first ``n`` images, in a fresh store (weights from ``store``)."""
-    from bench.plugins import STAGES
-    from bench.protocols import Scope
-    from bench.results.places import published_checkpoints_root
-    from bench.running.runner import DEFAULT_THREADS, RunSpec, execute_cell, plan_cells, with_requirements
-    from bench.running.store import CellMeta, CellStore
-
-    # The runner plans the re-run: the track's settings with every stage's ``n`` capped, keyed as any run.
-    spec = RunSpec(
-        track=record.track,
-        entries=(entry.to_payload(),),
-        store=str(store),
-        quick=record.quick,
-        device=device,
-        data_root=data_root,
-        stages=tuple(with_requirements(["train", *stages])),
-        max_images=n,
-        checkpoints=str(published_checkpoints_root()),  # a baseline is re-scored from its published weights
-        threads=DEFAULT_THREADS,
-    )
-    cells = {c.stage: c for c in plan_cells(spec) if c.source is None}
-    train = cells["train"]
-    if record.provenance.cell_keys.get("train") not in (None, train.key):
-        report.notes.append("the train cell's key differs from the record's (track or recipe changed since)")
-    # A checkpoint (or built artifact) is loaded again from its files, never taken from the store's cache.
-    source = Path(tempfile.mkdtemp(prefix="robex-verify-weights-")) if entry.manifest.checkpoint else store
-    try:
-        res = execute_cell(
-            RunSpec(**{**spec.__dict__, "store": str(source)}), train, {("train", entry.name): train.key}
-        )
-        if not res.ok:
-            raise VerificationError(f"could not obtain the entry's weights: {res.error}")
-        trained = CellStore(source).get(train.key)
-    finally:
-        if source != store:
-            shutil.rmtree(source, ignore_errors=True)
-    sha = str(trained.details.get("sha256", ""))
-    if record.provenance.checkpoint_sha256:
-        report.weights_match = sha == record.provenance.checkpoint_sha256
-        if not report.weights_match:
-            report.notes.append(
-                f"weights sha256 {sha[:12]}… differs from the record's {record.provenance.checkpoint_sha256[:12]}… "
-                "(training is not bit-reproducible across machines); scores are checked on these weights"
-            )
-    with tempfile.TemporaryDirectory(prefix="robex-verify-") as tmp:
-        fresh = CellStore(tmp)
-        fresh.put(train.key, trained, CellMeta("train", entry.name, None, 0.0, device))
-        vspec = RunSpec(**{**spec.__dict__, "store": tmp})
-        keys = {(c.stage, entry.name): c.key for c in cells.values()}
-        outputs: dict[str, StageOutput] = {}
-        ordered = sorted((cells[s] for s in spec.stages or () if s != "train"), key=lambda c: (c.level, c.stage))
-        for cell in ordered:
-            if STAGES.get(cell.stage).scope is not Scope.ENTRY:
-                continue
-            result = execute_cell(vspec, cell, keys)
-            if not result.ok:
-                report.errors.append(f"stage {cell.stage} failed on re-run: {result.error}")
-                continue
-            outputs[cell.stage] = fresh.get(cell.key, with_tensors=False)
-    return outputs
-
-
 def _finalized(
     entry: Entry, outputs: dict[str, StageOutput], report: VerifyReport, record: Record | None = None
 ) -> dict[str, StageOutput]:
@@ -231,8 +155,11 @@ def verify(
     quick: bool = False,
     z: float = 3.29,
     slack: float = 0.02,
+    allow_unisolated: bool = False,
 ) -> VerifyReport:
-    """Re-run the cheap subset and check every score it reproduces; see the module docstring."""
+    """Re-run the cheap subset and check every score it reproduces; see the module docstring.
+
+    ``allow_unisolated``: re-score an entry built from code even where bubblewrap cannot run (said in the report)."""
     with _no_entry_code():
         return _verify(
             name,
@@ -248,6 +175,7 @@ def verify(
             quick=quick,
             z=z,
             slack=slack,
+            allow_unisolated=allow_unisolated,
         )
 
 
@@ -281,6 +209,7 @@ def _verify(
     quick: bool,
     z: float,
     slack: float,
+    allow_unisolated: bool,
 ) -> VerifyReport:
     from bench.frontends.api import resolve_device
     from bench.plugins import STAGES
@@ -310,7 +239,7 @@ def _verify(
     skipped = sorted(set(record.details) - set(chosen) - {"train"} - {s for s in record.details if ":" in s})
     if skipped:
         report.notes.append(f"not re-run: {', '.join(skipped)} (pair stages need every other entry, or not chosen)")
-    outputs = _rerun_outputs(
+    outputs = rescore(
         record,
         entry,
         chosen,
@@ -319,6 +248,7 @@ def _verify(
         device=resolve_device(device),
         data_root=data_root,
         report=report,
+        allow_unisolated=allow_unisolated,
     )
     outputs.update(_finalized(entry, outputs, report, record))
     infos = score_infos()

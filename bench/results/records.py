@@ -70,6 +70,9 @@ class EntryInfo(BaseModel):
     architecture: str = ""
     card: dict[str, Any] = Field(default_factory=dict)
     claimed: dict[str, float] = Field(default_factory=dict)
+    # What an entry's own build said of its training (epochs, steps, runs): its claim, which robex did not observe
+    # (robex's own account of training is ``details.train``).
+    claimed_training: dict[str, Any] = Field(default_factory=dict)
     baseline: bool = False
     references: list[ReferenceRecord] = Field(default_factory=list)
 

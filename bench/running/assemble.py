@@ -12,7 +12,6 @@ from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
 from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
 from bench.running.runner import Cell, CellResult, RecordDraft, RunSpec
-from bench.running.store import CellStore
 from bench.track import load_track
 
 PACKAGES = ("robex", "torch", "torchvision", "timm", "pyautoattack", "captum", "numpy", "safetensors")
@@ -58,7 +57,7 @@ def _merge(draft: RecordDraft, stage: str, out: StageOutput) -> None:
 def assemble(spec: RunSpec, cells: list[Cell], results: Mapping[str, CellResult]) -> list[Record]:
     """Records for every entry of the run, from the store (PAIR stages via their ``summarize``)."""
     track = load_track(spec.track)
-    store = CellStore(spec.store)
+    store = spec.cell_store()
     entries = spec.entry_objects()
     drafts = {name: RecordDraft(entry=e) for name, e in entries.items()}
     pair_outputs: dict[str, dict[tuple[str, str], StageOutput]] = {}

@@ -52,10 +52,15 @@ class RunSpec:
     checkpoints: str | None = None  # folder of published checkpoints (bench.published): used instead of training
     retrain: bool = False  # train every recipe entry even when a published checkpoint matches
     publish: bool = False  # write each baseline trained in this run into ``checkpoints``
+    base_store: str | None = None  # a store read through and never written (the isolated scorer's view)
 
     def entry_objects(self) -> dict[str, Entry]:
         """Entries by name."""
         return {e.name: e for e in (Entry.from_payload(p) for p in self.entries)}
+
+    def cell_store(self) -> CellStore:
+        """The run's store: ``store``, reading through to ``base_store`` when one is given."""
+        return CellStore(self.store, base=self.base_store)
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ class CellContext:
         self.source = cell.source
         self._keys = keys
         self._entries = spec.entry_objects()
-        self._store = CellStore(spec.store)
+        self._store = spec.cell_store()
         self._progress = progress
 
     # data
@@ -307,7 +312,7 @@ def execute_cell(
     spec: RunSpec, cell: Cell, keys: Mapping[tuple[str, str], str], progress: Callable[[int, int], None] | None = None
 ) -> CellResult:
     """Compute one cell unless it is already in the store; never raises for a failing stage."""
-    store = CellStore(spec.store)
+    store = spec.cell_store()
     if store.has(cell.key):
         return CellResult(cell.key, cell.label, ok=True, cached=True)
     start = time.perf_counter()

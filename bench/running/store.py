@@ -11,6 +11,11 @@ that the cell's key matches its file name). A cell that fails (truncated or edit
 swapped weights, a file missing, a cell written before checksums existed) is moved to
 ``<root>/quarantine/`` with a warning that names its files, and counts as absent, so the runner
 computes it again; it is never used and never crashes a run.
+
+**Layers.** A store may read through to a *base* store it never writes (``robex submit``'s isolated scorer sees
+the maintainer's store read-only and writes its new cells to a staging store the parent checks; see
+:mod:`bench.frontends.staging`). A cell is read from the layer that holds it; a corrupt cell of a read-only
+store is reported and counts as absent, but is left where it is.
 """
 
 from __future__ import annotations
@@ -90,6 +95,21 @@ def payload_checksum(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in payload.items() if k != "checksum"}).encode()).hexdigest()
 
 
+def payload_problem(key: str, data: object) -> str:
+    """The store's check of a cell's parsed JSON: ``""`` when it carries a checksum that matches and names ``key``,
+    else what is wrong. (Its tensors are checked against ``tensors_sha256`` apart.)"""
+    if not isinstance(data, dict) or "checksum" not in data:
+        return "no checksum (written by an older robex, or edited)"
+    try:
+        if data["checksum"] != payload_checksum(data):
+            return "its JSON does not match its checksum (edited or truncated)"
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"its JSON cannot be checksummed ({type(exc).__name__})"
+    if data.get("key") != key:
+        return f"it holds cell {data.get('key')!r}, not {key!r}"
+    return ""
+
+
 # (path, inode, size, mtime_ns, ctime_ns) -> sha256: a file is hashed once per process unless it changes.
 _DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
@@ -107,16 +127,30 @@ def _file_sha256(path: Path) -> str:
 
 
 class CellStore:
-    """Finished cells on disk (see module docstring)."""
+    """Finished cells on disk (see module docstring): ``base`` is a store read through and never written;
+    ``read_only`` refuses :meth:`put` and leaves corrupt cells in place."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None, read_only: bool = False
+    ) -> None:
         self.root = Path(root)
+        self.read_only = read_only
+        self.base = CellStore(base, read_only=True) if base is not None else None
+
+    def _owner(self, key: str) -> CellStore:
+        """The layer holding ``key``'s JSON: this store's, else the base's when it has it, else this one."""
+        if self.base is None or self._base(key).with_suffix(".json").is_file():
+            return self
+        owner = self.base._owner(key)
+        return owner if owner._base(key).with_suffix(".json").is_file() else self
 
     def _base(self, key: str) -> Path:
         return self.root / "cells" / key[:2] / key
 
     def put(self, key: str, output: StageOutput, meta: CellMeta) -> None:
         """Store a finished cell: tensors first, JSON (with both checksums) last; atomic each."""
+        if self.read_only:
+            raise PermissionError(f"the store {self.root} is read-only here; cell {key} was not written")
         base = self._base(key)
         tensors_sha256 = None
         if output.tensors:
@@ -144,12 +178,9 @@ class CellStore:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, f"unreadable JSON ({exc})"
-        if not isinstance(data, dict) or "checksum" not in data:
-            return None, "no checksum (written by an older robex, or edited)"
-        if data["checksum"] != payload_checksum(data):
-            return None, "its JSON does not match its checksum (edited or truncated)"
-        if data.get("key") != key:
-            return None, f"it holds cell {data.get('key')!r}, not {key!r}"
+        problem = payload_problem(key, data)
+        if problem:
+            return None, problem
         if data.get("tensor_names"):
             weights = self._base(key).with_suffix(".safetensors")
             if not weights.is_file():
@@ -158,7 +189,17 @@ class CellStore:
                 return None, f"its tensors file {weights} does not match its checksum (truncated or replaced)"
         return data, ""
 
+    def check(self, key: str) -> str:
+        """``""`` when the cell's JSON and tensors pass their checksums, else what is wrong (nothing is moved)."""
+        if not self._base(key).with_suffix(".json").is_file():
+            return "no such cell"
+        return self._problem(key)[1]
+
     def _quarantine(self, key: str, reason: str) -> None:
+        if self.read_only:
+            message = f"corrupt cell {key} in the read-only store {self.root}: {reason}; it is not used"
+            warnings.warn(message, CorruptCellWarning, stacklevel=3)
+            return
         base = self._base(key)
         files = [p for p in (base.with_suffix(".json"), base.with_suffix(".safetensors")) if p.exists()]
         target = self.root / "quarantine" / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
@@ -181,11 +222,11 @@ class CellStore:
 
     def has(self, key: str) -> bool:
         """Whether the cell is complete and passes its checksums (a corrupt one is quarantined)."""
-        return self._verified(key) is not None
+        return self._owner(key)._verified(key) is not None
 
     def meta(self, key: str) -> CellMeta:
         """The bookkeeping of a finished cell."""
-        return CellMeta(**self._load(key)["meta"])
+        return CellMeta(**self._owner(key)._load(key)["meta"])
 
     def _load(self, key: str) -> dict[str, Any]:
         if not self._base(key).with_suffix(".json").is_file():
@@ -198,6 +239,9 @@ class CellStore:
     def get(self, key: str, *, with_tensors: bool = True) -> StageOutput:
         """Load a finished, verified cell (``KeyError`` when absent, :class:`CorruptCellError` when it
         fails its checksums). The tensors are loaded from the very bytes whose sha256 was checked."""
+        owner = self._owner(key)
+        if owner is not self:
+            return owner.get(key, with_tensors=with_tensors)
         data = self._load(key)
         tensors = None
         if with_tensors and data.get("tensor_names"):

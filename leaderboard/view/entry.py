@@ -73,6 +73,7 @@ class EntryPage:
     details: tuple[StageDetails, ...]
     hyperparameters: tuple[tuple[str, str], ...]
     card: tuple[tuple[str, str], ...]
+    claimed_training: tuple[tuple[str, str], ...]  # the build's account of its own training: a claim, not measured
     provenance: tuple[tuple[str, str], ...]
     packages: tuple[tuple[str, str], ...]
     stages: tuple[tuple[str, str], ...]
@@ -205,6 +206,7 @@ def entry_page(
         details=stage_details(r, page_path(r), problems),
         hyperparameters=_pairs(r.entry.hyperparameters),
         card=_pairs(card),
+        claimed_training=_pairs(r.entry.claimed_training),
         provenance=provenance,
         packages=_pairs(p.packages),
         stages=stages,

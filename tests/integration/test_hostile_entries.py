@@ -200,6 +200,8 @@ def test_the_child_explains_an_import_that_hits_the_memory_limit() -> None:
         "cli",
         str(2 * GIB),
         "cpu",
+        str(GIB),  # file-size limit
+        "0",  # no process-count limit (an unisolated child)
         "--",
         "run",
         "--help",

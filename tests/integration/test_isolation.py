@@ -320,6 +320,14 @@ def test_without_isolation_code_entries_are_refused_unless_the_maintainer_allows
     assert "built without isolation" in page and "--allow-unisolated" in page
     after = world.snapshot()
     assert all(after[k] == v for k, v in results.items())
+    # Its artifact is re-scored only in isolation, unless the maintainer allows it again for verify.
+    verify = ["verify", "gentle", "--quick", "--device", "cpu", "--store", str(world.store)]
+    verify += ["--results", str(world.results), "--n", "32", "--stages", "clean"]
+    capsys.readouterr()
+    assert main(verify) == 2
+    assert "re-scored only in isolation, but bubblewrap is not installed (simulated)" in capsys.readouterr().err
+    assert main([*verify, "--allow-unisolated"]) == 0
+    assert "re-run without isolation: none (bubblewrap is not installed (simulated))" in capsys.readouterr().out
 
 
 def _import(path: Path) -> ModuleType:
@@ -439,9 +447,81 @@ def test_a_defense_with_its_own_wrap_becomes_an_exported_graph(world: World, tmp
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    assert built.kind == "graph" and built.training["trained"] and built.training["steps"] > 0
+    assert built.kind == "graph" and built.claimed_training["trained"] and built.claimed_training["steps"] > 0
     artifact = Entry(load_manifest(built.folder), str(built.folder))
     model, _ = artifact.build_checkpoint_model(track)
     x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(model(x), model(torch.round(x * 4) / 4), rtol=0, atol=0)  # wrap() is in the graph
     assert not torch.equal(model(x), model(x + 0.2))
+
+
+BUILD_FROM_ANOTHER_PYTHON = """
+import sys
+from pathlib import Path
+
+from bench.entries import Entry
+from bench.frontends.build import build_artifact, scratch_folder
+from bench.frontends.isolation import choose_isolation, isolation_problem
+from bench.frontends.safe_files import remove_tree
+from bench.frontends.sandbox import Limits
+from bench.manifest import load_manifest
+from bench.track import load_track
+
+print("PREFIX", sys.prefix, flush=True)
+print("PROBE", isolation_problem(), flush=True)
+folder = Path({folder!r})
+scratch = scratch_folder()
+try:
+    isolation = choose_isolation(scratch, allow_unisolated=False)
+    entry = Entry(load_manifest(folder), str(folder))
+    built = build_artifact(
+        entry, load_track("mnist5k"), store=Path({store!r}), quick=True, limits=Limits(timeout_s=600),
+        isolation=isolation, scratch=scratch,
+    )
+    print("BUILT", built.kind, built.isolation, built.claimed_training["trained"], flush=True)
+finally:
+    remove_tree(scratch)
+"""
+
+
+def test_an_isolated_build_works_from_a_virtual_environment_under_tmp(isolated: None, tmp_path: Path) -> None:
+    """The sandbox's private /tmp is mounted before the Python installation is bound: a virtual environment under
+    /tmp (a fresh clone's, say) stays visible, and the probe, running the build's own command line, agrees."""
+    import os
+    import site
+    import subprocess
+    import sys
+    import tempfile
+
+    from bench.frontends.isolation import package_root
+    from bench.frontends.safe_files import remove_tree
+
+    root = Path(tempfile.mkdtemp(prefix="robex-venv-", dir="/tmp"))  # /tmp itself: the case being tested
+    try:
+        venv = root / "venv"
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+        if sys.prefix != sys.base_prefix:  # this interpreter's packages, under a prefix below /tmp
+            packages = next(venv.glob("lib/python3*/site-packages"))
+            packages.rmdir()
+            packages.symlink_to(site.getsitepackages()[0], target_is_directory=True)
+        entry = write_entry(
+            tmp_path / "gentle",
+            f'name = "gentle"\n{HEAD}[defense]\nname = "gentle_defense"\nmodule = "defense.py"\n',
+            GENTLE,
+        )
+        script = BUILD_FROM_ANOTHER_PYTHON.format(folder=str(entry), store=str(tmp_path / "store"))
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", script],
+            env={**os.environ, "PYTHONPATH": str(package_root())},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    finally:
+        remove_tree(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert f"PREFIX {venv}" in lines and "PROBE None" in lines
+    assert "BUILT weights bubblewrap True" in lines

@@ -103,3 +103,31 @@ def test_get_on_a_corrupt_cell_raises_a_clear_error_not_a_json_error(store: Cell
     _truncate(store.root / "cells" / KEY[:2] / f"{KEY}.json")
     with pytest.warns(CorruptCellWarning), pytest.raises(CorruptCellError, match="quarantined"):
         store.get(KEY)
+
+
+def test_a_layered_store_reads_through_to_its_base_and_writes_only_its_own_root(
+    store: CellStore, tmp_path: Path
+) -> None:
+    before = snapshot(store.root)
+    layered = CellStore(tmp_path / "staging", base=store.root)
+    new = "ef" + "3" * 62
+    assert layered.has(KEY) and layered.meta(KEY) == META
+    assert torch.equal(layered.get(KEY).tensors["w"], output(1.0).tensors["w"])
+    layered.put(new, output(3.0), META)
+    assert layered.has(new) and not store.has(new)
+    assert (tmp_path / "staging" / "cells" / "ef" / f"{new}.json").is_file()
+    assert snapshot(store.root) == before
+    with pytest.raises(PermissionError, match="read-only"):
+        CellStore(store.root, read_only=True).put(new, output(3.0), META)
+
+
+def test_a_corrupt_cell_of_a_read_only_base_counts_as_absent_and_stays_where_it_is(
+    store: CellStore, tmp_path: Path
+) -> None:
+    _edit_score(store.root / "cells" / "ab" / f"{KEY}.json")
+    before = snapshot(store.root)
+    layered = CellStore(tmp_path / "staging", base=store.root)
+    with pytest.warns(CorruptCellWarning, match=f"corrupt cell {KEY} in the read-only store"):
+        assert not layered.has(KEY)
+    assert snapshot(store.root) == before and not (store.root / "quarantine").exists()
+    assert layered.has(OTHER)
