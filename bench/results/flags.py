@@ -28,6 +28,8 @@ class Check(StrEnum):
     RADIUS_NOT_FOUND = "radius_not_found"
     HOLDOUT_DISAGREES = "holdout_disagrees"
     HOLDOUT_UNAVAILABLE = "holdout_unavailable"
+    GRADIENT_MASKING = "gradient_masking"
+    STAGE_FAILED = "stage_failed"
 
 
 EXPLANATIONS: Mapping[Check, str] = {
@@ -56,6 +58,11 @@ EXPLANATIONS: Mapping[Check, str] = {
     "held-out images drawn at scoring time: the model has memorised the published subset",
     Check.HOLDOUT_UNAVAILABLE: "the dataset has no held-out images beside the published subset, so the "
     "memorisation check could not run",
+    Check.GRADIENT_MASKING: "the model masks the gradients the attacks follow (they vanish, or cannot bring "
+    "accuracy down even at a budget that allows any image, or a black-box attack breaks many images they miss), so "
+    "its robust accuracy is not measured: unranked until an adaptive attack (e.g. BPDA through the masking part) "
+    "is run",
+    Check.STAGE_FAILED: "a stage crashed on this entry, so its record is incomplete and the entry is not ranked",
 }
 
 SEVERITY: Mapping[Check, Severity] = {
@@ -72,4 +79,6 @@ SEVERITY: Mapping[Check, Severity] = {
     Check.RADIUS_NOT_FOUND: Severity.WARN,
     Check.HOLDOUT_DISAGREES: Severity.FAIL,
     Check.HOLDOUT_UNAVAILABLE: Severity.WARN,
+    Check.GRADIENT_MASKING: Severity.FAIL,
+    Check.STAGE_FAILED: Severity.FAIL,
 }

@@ -6,6 +6,7 @@ from bench.stages import autoattack as autoattack
 from bench.stages import clean as clean
 from bench.stages import explain as explain
 from bench.stages import manipulate as manipulate
+from bench.stages import masking as masking
 from bench.stages import pgd as pgd
 from bench.stages import pgd_sweep as pgd_sweep
 from bench.stages import robust_accuracy as robust_accuracy
