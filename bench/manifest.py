@@ -121,6 +121,11 @@ class EntryManifest(BaseModel):
     defense: DefenseRef | None = None
     checkpoint: CheckpointRef | None = None
     claimed: dict[str, FiniteClaim] = Field(default_factory=dict, description="score name -> claimed value")
+    payload: tuple[str, ...] = Field(
+        default=(),
+        max_length=64,
+        description="files beside the manifest the entry's code reads (see bench.frontends.payload)",
+    )
     baseline: bool = False
     references: tuple[Reference, ...] = ()
 
@@ -129,6 +134,15 @@ class EntryManifest(BaseModel):
     def _http_url(cls, v: str) -> str:
         if v and not (v.startswith("https://") or v.startswith("http://")):
             raise ValueError("must start with https:// or http://")
+        return v
+
+    @field_validator("payload")
+    @classmethod
+    def _inside(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for path in v:
+            parts = Path(path).parts
+            if not path or Path(path).is_absolute() or ".." in parts or "\\" in path:
+                raise ValueError(f"{path!r} must be a relative path inside the entry folder")
         return v
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ class Check(StrEnum):
     RADIUS_NOT_FOUND = "radius_not_found"
     HOLDOUT_DISAGREES = "holdout_disagrees"
     HOLDOUT_UNAVAILABLE = "holdout_unavailable"
+    SHIFT_DISAGREES = "shift_disagrees"
     GRADIENT_MASKING = "gradient_masking"
     STAGE_FAILED = "stage_failed"
 
@@ -58,6 +59,9 @@ EXPLANATIONS: Mapping[Check, str] = {
     "held-out images drawn at scoring time: the model has memorised the published subset",
     Check.HOLDOUT_UNAVAILABLE: "the dataset has no held-out images beside the published subset, so the "
     "memorisation check could not run",
+    Check.SHIFT_DISAGREES: "robust accuracy collapses on the published images moved by under a pixel (the same "
+    "digits, the same labels): the model answers from stored copies of the evaluation images, not from what they "
+    "show",
     Check.GRADIENT_MASKING: "the model masks the gradients the attacks follow (they vanish, or cannot bring "
     "accuracy down even at a budget that allows any image, or a black-box attack breaks many images they miss), so "
     "its robust accuracy is not measured: unranked until an adaptive attack (e.g. BPDA through the masking part) "
@@ -79,6 +83,7 @@ SEVERITY: Mapping[Check, Severity] = {
     Check.RADIUS_NOT_FOUND: Severity.WARN,
     Check.HOLDOUT_DISAGREES: Severity.FAIL,
     Check.HOLDOUT_UNAVAILABLE: Severity.WARN,
+    Check.SHIFT_DISAGREES: Severity.FAIL,
     Check.GRADIENT_MASKING: Severity.FAIL,
     Check.STAGE_FAILED: Severity.FAIL,
 }

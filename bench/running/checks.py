@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from bench.protocols import evaluation_mode
 from bench.running.flags import Check, make_flag
 from bench.scores.holdout import HoldoutComparison
+from bench.scores.shift import ShiftComparison
 from bench.types import Flag, Severity, Unit
 
 
@@ -210,6 +211,29 @@ def holdout_disagrees(comparison: HoldoutComparison) -> Flag | None:
         f"[{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}] points lies above the {100 * c.tolerance:g}-point tolerance"
     )
     return make_flag(Check.HOLDOUT_DISAGREES, evidence, detail=detail)
+
+
+def shift_disagrees(comparison: ShiftComparison) -> Flag | None:
+    """Flag when :func:`bench.scores.shift.compare_shift` says robust accuracy collapses on shifted copies of
+    the published images (Newcombe interval of the drop entirely above its tolerance)."""
+    c = comparison
+    if not c.collapses:
+        return None
+    evidence = {
+        "robust_accuracy": c.original_accuracy,
+        "shifted_robust_accuracy": c.shifted_accuracy,
+        "n": float(c.n),
+        "difference_ci_low": c.ci_low,
+        "difference_ci_high": c.ci_high,
+        "tolerance": c.tolerance,
+    }
+    detail = (
+        f"{Unit.FRACTION.text(c.original_accuracy)} robust on {c.n} published images vs "
+        f"{Unit.FRACTION.text(c.shifted_accuracy)} on the same images shifted; {100 * c.confidence:g}% interval of "
+        f"the drop [{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}] points lies above the {100 * c.tolerance:g}-point "
+        "tolerance"
+    )
+    return make_flag(Check.SHIFT_DISAGREES, evidence, detail=detail)
 
 
 # ------------------------------------------------------------------------------------------ paired results

@@ -11,5 +11,6 @@ from bench.stages import pgd as pgd
 from bench.stages import pgd_sweep as pgd_sweep
 from bench.stages import robust_accuracy as robust_accuracy
 from bench.stages import sanity as sanity
+from bench.stages import shift as shift
 from bench.stages import train as train
 from bench.stages import transfer as transfer
