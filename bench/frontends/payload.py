@@ -10,7 +10,7 @@ Admission therefore accepts in the folder of an entry that ships code only
 
 all regular files (no links, no FIFOs, no devices), and caps the code and declared files together at
 :data:`MAX_PAYLOAD_BYTES` — the defense modules shipped with robex are 8-11 KB; the 1,000 mnist5k evaluation
-digits take about 150 KB even compressed, the whole 5,000-digit pool 1.1 MB. Weights are not counted (their
+digits take 143-163 KB compressed (xz, gzip), the whole 5,000-digit pool 1.1 MB. Weights are not counted (their
 caps belong to the artifact checks). The cap keeps a table of images out of the folder; it cannot keep one out
 of weights, which is what the ``shift`` stage's check is for.
 """
