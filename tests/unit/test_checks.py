@@ -363,9 +363,10 @@ def test_distillation_is_blocked_for_pgd_but_not_flagged_because_autoattack_brea
     evidence, thresholds = masking.masking_evidence(_outputs(record))
     assert evidence.large_eps_accuracy is not None and evidence.large_eps_accuracy > 0.85
     assert evidence.robust_accuracy == 0.0 and thresholds.near_zero_accuracy == 0.05
-    # without the AutoAttack stage its ranking number would be PGD's 91%, and then it is flagged
-    without_aa = {k: v for k, v in _outputs(record).items() if k != "autoattack"}
-    flag = FINALIZERS.get("gradient_masking")(draft(without_aa)).flags[0]
+    # AutoAttack's DLR loss and the examples transferred from standard both break it; with white-box PGD alone its
+    # robust accuracy would be PGD's 91%, and then it is flagged
+    pgd_only = {k: v for k, v in _outputs(record).items() if k in ("clean", "pgd", "sanity")}
+    flag = FINALIZERS.get("gradient_masking")(draft(pgd_only)).flags[0]
     assert flag.severity is Severity.FAIL and "accuracy at a budget that allows any image" in flag.message
 
 
