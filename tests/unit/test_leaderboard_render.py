@@ -305,3 +305,25 @@ def test_csv_and_json_carry_the_index_bands(tmp_path: Path) -> None:
     track = doc["tracks"][0]
     assert track["bands"].startswith("Ranks are bands.")
     assert {e["entry"]["name"]: e["band"] for e in track["entries"]}["masked"] is None
+
+
+def test_bidi_and_control_characters_from_a_record_are_neutralised_in_every_output(tmp_path: Path) -> None:
+    """Admission refuses them in manifests; a record that carries them anyway (a build's self-reported card, a
+    hand-edited file) renders them as U+FFFD on every page, the badge, the CSV and the JSON."""
+    from bench.results.unicode_safety import BIDI_CONTROLS
+
+    rlo = "invoice\u202etxt.exe \u2067x\u2069 \x1b[31m"
+    flag = FlagRecord(name="stage_failed", message=f"a stage crashed ({rlo})", severity="fail")
+    evil = make_record(
+        "evil", {"clean_accuracy": 0.9, "autoattack_accuracy": 0.5}, title=rlo, description=rlo, flags=(flag,)
+    )
+    evil = evil.model_copy(update={"entry": evil.entry.model_copy(update={"card": {"summary": rlo}})})
+    render_records([evil, make_record("good", {"clean_accuracy": 0.8})], tmp_path, specs=SYNTHETIC_SPECS, tracks={})
+    written = [p for p in tmp_path.rglob("*") if p.suffix in (".html", ".svg", ".csv", ".json")]
+    assert {p.name for p in written} >= {"index.html", "evil.html", "evil.svg", "leaderboard.csv", "leaderboard.json"}
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        decoded = json.dumps(json.loads(text), ensure_ascii=False) if path.suffix == ".json" else text
+        assert not set(decoded) & (BIDI_CONTROLS | {"\x1b"}), path
+    page = (tmp_path / "toy" / "evil.html").read_text(encoding="utf-8")
+    assert "invoice\ufffdtxt.exe \ufffdx\ufffd \ufffd[31m" in page
