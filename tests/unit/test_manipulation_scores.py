@@ -4,7 +4,7 @@ with hand-computed values; the checkpoints and the per-image curve of a run."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import pytest
 import torch
@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from bench.plugins import SCORES
 from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss, Interval, accuracy_cost, run_average, steps_to_rate
 from bench.stages.manipulate.curve import FoolingCurve, checked_checkpoints, default_checkpoints
+from bench.stages.manipulate.objectives import Heldout, Interpreter, Objective
 
 
 def test_manipulation_cost_is_against_the_better_of_original_and_control() -> None:
@@ -107,20 +108,21 @@ class ScoresAtStep(nn.Module):
         return torch.tensor(self.TABLE[self.step])
 
 
+def table_curve(steps: list[int]) -> FoolingCurve:
+    """A curve over :class:`TableObjective` (no interpreter or held-out data needed: the model gives the scores)."""
+    objective = cast(Objective, TableObjective())
+    return FoolingCurve(
+        cast(Interpreter, None), objective, Interval(0.0, 0.2), cast(Heldout, None), torch.zeros(3), steps
+    )
+
+
 def test_the_curve_records_every_checkpoint_per_image() -> None:
     """Scores in [0, 0.2] count as fooled. Image 0 is fooled at steps 0, 5, 40: trapezoid area 5 + 2.5 + 10 = 17.5
     of 40 → 0.4375; image 1 from step 5 on: 2.5 + 5 + 10 + 20 = 37.5 → 0.9375; image 2 never → 0. FSR per
     checkpoint 1/3, 2/3, 1/3, 1/3, 2/3: it first reaches 50% halfway between steps 0 and 5, at 2.5."""
     model = ScoresAtStep()
     steps = sorted(ScoresAtStep.TABLE)
-    curve = FoolingCurve(
-        None,
-        TableObjective(),
-        Interval(0.0, 0.2),
-        None,
-        torch.zeros(3),
-        steps,  # type: ignore[arg-type]
-    )
+    curve = table_curve(steps)
     for t in steps:
         model.step = t
         curve(t, model)
@@ -129,14 +131,7 @@ def test_the_curve_records_every_checkpoint_per_image() -> None:
     assert d["steps"] == steps and d["fsr"] == pytest.approx([1 / 3, 2 / 3, 1 / 3, 1 / 3, 2 / 3], abs=1e-6)
     assert d["run_average"] == pytest.approx(1.375 / 3, abs=1e-6) and d["images"] == 3
     assert d["steps_to_half"] == pytest.approx(2.5)
-    incomplete = FoolingCurve(
-        None,
-        TableObjective(),
-        Interval(0.0, 0.2),
-        None,
-        torch.zeros(3),
-        [0, 5, 80],  # type: ignore[arg-type]
-    )
+    incomplete = table_curve([0, 5, 80])
     incomplete(0, model)
     with pytest.raises(RuntimeError, match="observed steps"):
         incomplete.per_image()

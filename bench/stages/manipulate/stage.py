@@ -165,12 +165,13 @@ class ManipulateStage(Stage):
             except TypeError as exc:  # e.g. Grad-CAM on a model without cam_layer
                 skipped[run.label] = str(exc)
                 continue
-            curve = m.curve(interp, objective, FSR_INTERVALS[run.loss], list(s["fsr_checkpoints"]))
-            fooled = tune(objective, interp, run.lam, f"run:{run.label}", curve if run.label == HEADLINE else None)
+            checkpoints = list(s["fsr_checkpoints"])
+            curve = m.curve(interp, objective, FSR_INTERVALS[run.loss], checkpoints) if run.label == HEADLINE else None
+            fooled = tune(objective, interp, run.lam, f"run:{run.label}", curve)
             row = m.evaluate(run, interp, objective, fooled)
             table.append(row)
             scores.append(ScoreValue(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
-            if run.label == HEADLINE:
+            if curve is not None:
                 scores.append(score(MANIPULATION_FSR_AUC.name, curve.per_image()))
                 scores.append(ScoreValue(MANIPULATION_FSR.name, row["fsr"], row["images"]))
                 scores.append(ScoreValue(MANIPULATION_COST.name, row["accuracy_cost"], len(y)))
