@@ -142,6 +142,8 @@ class ScoreSpec:
         source_url: That paper's public link (arXiv or proceedings; ``""`` when there is none).
         headline: The axis of the two-axis view when this score is its category's headline (the one column of
             the family the index shows before its group is expanded), else ``None``.
+        family: Scores derived from one measurement (a gap and its parts) share a family name (``""``: the score
+            is a family of its own); metric-agreement views keep one score per family.
     """
 
     name: str
@@ -155,6 +157,7 @@ class ScoreSpec:
     source: str = ""
     source_url: str = ""
     headline: Axis | None = None
+    family: str = ""
 
 
 @dataclass(frozen=True)

@@ -114,10 +114,10 @@ def _road(
     rel = relevance_of(attributions(a, xt), ranking)
     fr = [float(f) for f in fractions]
     with evaluation_mode(model):
-        morf, lerf = road_scores.road_curves(
+        curves = road_scores.road_curves(
             model, xt, rel, fr, generator=generator_of(generator), noise=noise, target=yt, batch_size=2 * batch_size
         )
-    return road_scores.trapezoid_auc(morf, [0.0, *fr]), road_scores.trapezoid_auc(lerf, [0.0, *fr])
+    return road_scores.trapezoid_auc(curves.morf, [0.0, *fr]), road_scores.trapezoid_auc(curves.lerf, [0.0, *fr])
 
 
 def road(

@@ -18,7 +18,7 @@ from typing import Any
 from bench.types import Axis, Category, ScoreSpec, Unit
 
 FIELDS = ("title", "higher_is_better", "unit", "category", "description", "primary", "order")
-OPTIONAL = ("source", "source_url", "headline")  # the paper and its link (About page); the family headline
+OPTIONAL = ("source", "source_url", "headline", "family")  # the paper and its link; the category headline; family
 
 
 def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
@@ -38,6 +38,7 @@ def _spec(name: str, row: dict[str, Any]) -> ScoreSpec:
         source=str(row.get("source", "")),
         source_url=str(row.get("source_url", "")),
         headline=Axis(row["headline"]) if "headline" in row else None,
+        family=str(row.get("family", "")),
     )
 
 

@@ -26,6 +26,7 @@ class ScoreInfo:
     source: str = ""
     source_url: str = ""
     headline: Axis | None = None
+    family: str = ""
 
     @classmethod
     def from_spec(cls, spec: ScoreSpec) -> ScoreInfo:
@@ -42,6 +43,7 @@ class ScoreInfo:
             source=spec.source,
             source_url=spec.source_url,
             headline=spec.headline,
+            family=spec.family,
         )
 
     @classmethod

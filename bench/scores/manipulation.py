@@ -18,6 +18,7 @@ the other class's original map than with their own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -207,15 +208,18 @@ def spearman_rows(a: Tensor, b: Tensor) -> Tensor:
     return pearson_rows(rank_rows(a), rank_rows(b))
 
 
-def accuracy_cost(control: float, fooled: float) -> float:
-    """Accuracy the fooling cost: acc(control) − acc(fooled), with the control fine-tuned by the same steps and
-    batches at λ = 0 (Heo et al. compare with the original; against the control, the drift of the
-    fine-tuning alone is not charged to the fooling term).
+def accuracy_cost(original: float, control: float, fooled: float) -> float:
+    """Accuracy the fooling cost: max(acc(original), acc(control)) − acc(fooled), the control fine-tuned by the same
+    steps and batches at λ = 0. Against the better of the two: a fine-tuning that drifts (the control loses
+    accuracy) does not hide a cost the fooled model pays against the original, and one that helps (the control
+    gains) charges the fooling term for the gain it prevented. Heo et al. compare with the original only.
 
-    >>> round(accuracy_cost(0.95, 0.94), 6)  # original 0.98: before − after would charge 4 points
-    0.01
+    >>> round(accuracy_cost(0.98, 0.95, 0.98), 6)  # the control drifted; the fooled model kept the original's
+    0.0
+    >>> round(accuracy_cost(0.92, 0.95, 0.93), 6)  # fine-tuning helps; the fooling held it back by 2 points
+    0.02
     """
-    return control - fooled
+    return max(original, control) - fooled
 
 
 def success_rate(scores: Tensor, interval: Interval) -> float:
@@ -227,3 +231,45 @@ def success_rate(scores: Tensor, interval: Interval) -> float:
     if scores.numel() == 0:
         raise ValueError("no fooling scores")
     return float(interval.contains(scores).float().mean())
+
+
+def run_average(steps: Sequence[int], rates: Tensor) -> Tensor:
+    """The average of ``rates`` over a fine-tuning run sampled at ``steps`` (increasing, from 0): the normalised
+    trapezoid area (1/S) ∫₀^S r(t) dt, S = the last step, over the last dimension.
+
+    Applied to the FSR curve it is the run's mean fooling rate (the area under the FSR-vs-steps curve divided by
+    the budget): 1 for a model fooled from the first step on, ≈ 1 − t/S for one fooled at step t. Applied to
+    per-image success indicators ``(N, K)`` it gives each image's fooled share of the run, whose mean is the same
+    number (the area is linear).
+
+    >>> run_average([0, 10, 20, 80], torch.tensor([0.0, 1.0, 1.0, 1.0])).item()  # fooled by step 10
+    0.9375
+    >>> run_average([0, 10, 20, 80], torch.tensor([0.0, 0.0, 0.0, 1.0])).item()  # only at the end
+    0.375
+    """
+    t = torch.tensor([float(v) for v in steps], dtype=torch.float64)
+    if t.numel() != rates.shape[-1] or t.numel() < 2 or float(t[0]) != 0.0 or bool((t.diff() <= 0).any()):
+        raise ValueError(f"need increasing steps from 0 matching the rates, got {list(steps)}")
+    r = rates.double()
+    area = ((r[..., 1:] + r[..., :-1]) / 2 * t.diff()).sum(-1)
+    return (area / t[-1]).to(rates.dtype if rates.is_floating_point() else torch.float32)
+
+
+def steps_to_rate(steps: Sequence[int], rates: Sequence[float], level: float = 0.5) -> float | None:
+    """The fine-tuning steps a fooling run needed to reach FSR ≥ ``level``: the first checkpoint at or above it,
+    linearly interpolated from the one before; ``None`` when the run never reaches it (censored at its budget).
+
+    >>> steps_to_rate([0, 5, 10, 20], [0.0, 0.2, 0.8, 1.0])
+    7.5
+    >>> steps_to_rate([0, 5, 10], [0.0, 0.1, 0.3]) is None
+    True
+    """
+    if len(steps) != len(rates) or not steps:
+        raise ValueError("steps and rates must be non-empty and of equal length")
+    for i, (t, r) in enumerate(zip(steps, rates, strict=True)):
+        if r >= level:
+            if i == 0:
+                return float(t)
+            t0, r0 = steps[i - 1], rates[i - 1]
+            return float(t0 + (level - r0) / (r - r0) * (t - t0))
+    return None

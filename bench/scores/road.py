@@ -7,26 +7,38 @@ linear imputation** — each removed pixel becomes the weighted mean of its 8 ne
 unknowns of the same linear system) plus small Gaussian noise — and evaluates both orders:
 
 * MoRF (most relevant first): the most relevant pixels are removed; a faithful explanation makes the
-  predicted-class probability fall fast (low AUC);
-* LeRF (least relevant first): the least relevant pixels are removed; a faithful explanation keeps it high
-  (high AUC).
+  prediction fall fast (low AUC);
+* LeRF (least relevant first): the least relevant pixels are removed; a faithful explanation keeps it (high AUC).
 
-Rong et al. show the two orders rank explainers consistently once imputation removes the mask leak, so the
-gap ``AUC_LeRF − AUC_MoRF`` (higher = more faithful) combines both into one number.
+Two readouts of the same imputed images, per image so that entries can be compared with paired tests:
 
-robex's choices, stated: curves are the softmax probability of the **predicted** class (the class explained;
-Rong et al.'s ``road_eval`` reports accuracy and the mean probability of the class given), per image so that
-entries can be compared with paired tests; the removal fraction p removes ``int(p·H·W)`` pixels in both orders
-(their LeRF at ``th_p`` removes all but the ``int(th_p·H·W)`` most relevant, i.e. our p = 1 − th_p); the
-curves include p = 0 (the image itself); imputed values are not clipped to [0, 1] (neither are theirs); ties
-in relevance are broken uniformly at random with a seeded generator (they add 1e-4·N(0, 1) jitter to the
-[0, 1]-rescaled map). All images of a batch and all fractions are imputed with **one** sparse solve (a block-
-diagonal system), which is what makes ROAD cheap enough to run for every explainer.
+* **kept** (Rong et al.'s own quantity, accuracy-style): 1 where the model's argmax on the imputed image is
+  still the class explained, else 0; the mean over images at a fraction is the share of predictions kept.
+  It depends on the logits only through their argmax, so it does not move when the model's confidence is
+  rescaled (logits divided by a temperature: same argmax, same curves for the same imputation noise);
+* **probability**: the softmax probability of that class (their ``road_eval`` also reports a mean
+  probability). It mixes fidelity with confidence: a model whose logits are divided by T > 1 has lower, flatter
+  curves for the same explanation.
+
+The gap ``AUC_LeRF − AUC_MoRF`` of either readout (higher = more faithful) is Blücher, Vielhaben & Strodthoff's
+symmetric relevance gain (TMLR 2024, https://arxiv.org/abs/2401.06654), not a quantity Rong et al. define; it needs
+both orders to agree, and a random ranking scores 0 in expectation.
+
+robex's choices, stated: the class explained is the **predicted** class (Rong et al.'s ``road_eval`` counts
+agreement with the label; on correctly classified images the two are the same); the removal fraction p removes
+``int(p·H·W)`` pixels in MoRF, and in LeRF all but the ``int((1 − p)·H·W)`` most relevant — their rounding:
+their LeRF at ``th_p`` keeps the ``int(th_p·H·W)`` most relevant pixels (``imputed_dataset.py``:
+``salient_order[int(width*height*th_p):]`` removed), and our p is their 1 − th_p, so at 784 pixels and p = 0.2
+MoRF removes 156 pixels and LeRF 157; the curves include p = 0 (the image itself); imputed values are not clipped
+to [0, 1] (neither are theirs); ties in relevance are broken uniformly at random with a seeded generator (they add
+1e-4·N(0, 1) jitter to the [0, 1]-rescaled map). All images of a batch and all fractions are imputed with **one**
+sparse solve (a block-diagonal system), which is what makes ROAD cheap enough to run for every explainer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -193,8 +205,23 @@ def removal_order(relevance: Tensor, generator: torch.Generator) -> Tensor:
     return perm.gather(1, idx)
 
 
+def removed_count(pixels: int, fraction: float, *, morf: bool) -> int:
+    """How many of ``pixels`` are removed at ``fraction``: ``int(fraction·pixels)`` most relevant (MoRF), or all
+    but the ``int((1 − fraction)·pixels)`` most relevant (LeRF, Rong et al.'s rounding at their th_p = 1 − p;
+    1 − p is rounded to 12 decimals first, so that 1 − 0.8 is their 0.2).
+
+    >>> [removed_count(784, p, morf=True) for p in (0.2, 0.4, 0.6, 0.8)]
+    [156, 313, 470, 627]
+    >>> [removed_count(784, p, morf=False) for p in (0.2, 0.4, 0.6, 0.8)]
+    [157, 314, 471, 628]
+    """
+    if morf:
+        return int(pixels * fraction)
+    return pixels - int(pixels * round(1.0 - fraction, 12))
+
+
 def removal_masks(order: Tensor, fraction: float, *, morf: bool, shape: tuple[int, int]) -> Tensor:
-    """``(N, H, W)`` masks of the pixels removed at ``fraction``: the first ``int(fraction·HW)`` of ``order``
+    """``(N, H, W)`` masks of the pixels removed at ``fraction``: the first :func:`removed_count` of ``order``
     (MoRF) or its last as many (LeRF).
 
     >>> order = torch.tensor([[3, 1, 0, 2]])
@@ -206,7 +233,7 @@ def removal_masks(order: Tensor, fraction: float, *, morf: bool, shape: tuple[in
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"removal fractions must lie in [0, 1), got {fraction}")
     n, hw = order.shape
-    k = int(hw * fraction)
+    k = removed_count(hw, fraction, morf=morf)
     picked = order[:, :k] if morf else order[:, hw - k :]
     mask = torch.zeros(n, hw, dtype=torch.bool)
     mask.scatter_(1, picked.cpu(), True)
@@ -229,7 +256,34 @@ def trapezoid_auc(curves: Tensor, fractions: Sequence[float]) -> Tensor:
     return (area / (f[-1] - f[0])).float()
 
 
+def gap(lerf: Tensor, morf: Tensor, fractions: Sequence[float]) -> Tensor:
+    """Per-image symmetric relevance gain (Blücher et al. 2024, https://arxiv.org/abs/2401.06654):
+    AUC_LeRF − AUC_MoRF of curves sampled at ``fractions`` (:func:`trapezoid_auc`).
+
+    >>> gap(torch.tensor([[1.0, 1.0, 1.0]]), torch.tensor([[1.0, 0.0, 0.0]]), [0.0, 0.5, 1.0]).tolist()
+    [0.75]
+    """
+    return trapezoid_auc(lerf, fractions) - trapezoid_auc(morf, fractions)
+
+
 # ----------------------------------------------------------------------------------------------- curves
+@dataclass(frozen=True)
+class RoadCurves:
+    """Per-image ROAD curves ``(n, 1 + K)`` at removal fraction 0 and each of the K fractions: the softmax
+    probability of the class explained, and whether the model's argmax is still that class (1.0 / 0.0)."""
+
+    morf: Tensor
+    lerf: Tensor
+    morf_kept: Tensor
+    lerf_kept: Tensor
+
+
+def _readout(logits: Tensor, cls: Tensor) -> tuple[Tensor, Tensor]:
+    """(softmax probability of ``cls``, 1.0 where the argmax is ``cls``) per row."""
+    prob = logits.softmax(1).gather(1, cls.view(-1, 1)).squeeze(1)
+    return prob, (logits.argmax(1) == cls).float()
+
+
 def road_curves(
     model: Model,
     x: Tensor,
@@ -240,12 +294,15 @@ def road_curves(
     noise: float = NOISE,
     target: Tensor | None = None,
     batch_size: int = 1000,
-) -> tuple[Tensor, Tensor]:
-    """ROAD MoRF and LeRF curves ``(n, 1 + K)``: softmax probability of ``target`` (default: the predicted
-    class) at removal fraction 0 (the image) and at each of the K ``fractions`` (increasing, in (0, 1)).
+) -> RoadCurves:
+    """ROAD MoRF and LeRF curves ``(n, 1 + K)`` of ``target`` (default: the predicted class) at removal fraction
+    0 (the image) and at each of the K ``fractions`` (increasing, in (0, 1)): its softmax probability and
+    whether it is still the argmax.
 
     Per chunk of ``batch_size`` images both orders and all fractions are imputed by one sparse solve
-    (:func:`noisy_linear_impute`) and classified in batches of ``batch_size``.
+    (:func:`noisy_linear_impute`) and classified in batches of ``batch_size``. The imputations depend on ``x``,
+    ``relevance`` and ``generator`` only, never on the model: two models evaluated with equally seeded
+    generators see the same imputed images.
     """
     n, _, h, w = x.shape
     if relevance.shape != (n, h, w):
@@ -255,14 +312,13 @@ def road_curves(
         raise ValueError(f"ROAD fractions must be increasing values in (0, 1), got {fr}")
     order = removal_order(relevance, generator)
     k = len(fr)
-    morf = torch.empty(n, k + 1)
-    lerf = torch.empty(n, k + 1)
+    out = {name: torch.empty(n, k + 1) for name in ("morf", "lerf", "morf_kept", "lerf_kept")}
     with torch.no_grad():
         logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, n, batch_size)])
         cls = logits.argmax(1) if target is None else target
-        p0 = logits.softmax(1).gather(1, cls.view(-1, 1)).squeeze(1).cpu()
-        morf[:, 0] = p0
-        lerf[:, 0] = p0
+        p0, kept0 = (v.cpu() for v in _readout(logits, cls))
+        for name in ("morf", "lerf"):
+            out[name][:, 0], out[f"{name}_kept"][:, 0] = p0, kept0
         for start in range(0, n, batch_size):
             sl = slice(start, start + batch_size)
             xb, ob, cb = x[sl], order[sl], cls[sl]
@@ -272,12 +328,13 @@ def road_curves(
             )
             imputed = noisy_linear_impute(xb.repeat(2 * k, 1, 1, 1), masks, noise=noise, generator=generator)
             targets = cb.repeat(2 * k)
-            probs = torch.cat(
-                [
-                    model(imputed[i : i + batch_size]).softmax(1).gather(1, targets[i : i + batch_size].view(-1, 1))
-                    for i in range(0, len(imputed), batch_size)
-                ]
-            ).view(2, k, m)
-            morf[sl, 1:] = probs[0].t().cpu()
-            lerf[sl, 1:] = probs[1].t().cpu()
-    return morf, lerf
+            chunks = [
+                _readout(model(imputed[i : i + batch_size]), targets[i : i + batch_size])
+                for i in range(0, len(imputed), batch_size)
+            ]
+            probs = torch.cat([c[0] for c in chunks]).view(2, k, m)
+            kept = torch.cat([c[1] for c in chunks]).view(2, k, m)
+            for d, name in enumerate(("morf", "lerf")):
+                out[name][sl, 1:] = probs[d].t().cpu()
+                out[f"{name}_kept"][sl, 1:] = kept[d].t().cpu()
+    return RoadCurves(**out)

@@ -1,9 +1,13 @@
 """A track's explanations page: how far its explanation metrics agree, and which explainer is most faithful on
 which model.
 
-* Metric agreement (:mod:`bench.results.agreement`): Kendall τ between the entry rankings of every pair of
-  fidelity and explanation-robustness scores as a heat matrix, and the entries whose rank moves by more than
-  :data:`~bench.results.agreement.MAX_RANK_SHIFT` places between the fidelity metrics, with their ranks.
+* Metric agreement per model, across its explainers (:mod:`bench.results.explainer_agreement`, the main view):
+  for every pair of scores (one per family) a row, for every entry a column, Kendall τ between the rankings of
+  that entry's explainers under the two scores, with each pair's median τ and how many entries reverse it.
+* Metric agreement across models (:mod:`bench.results.agreement`): Kendall τ between the entry rankings of
+  every pair of fidelity and explanation-robustness scores (one per family) as a heat matrix, Holm-adjusted
+  p-values, and the entries whose rank moves by more than :data:`~bench.results.agreement.MAX_RANK_SHIFT`
+  places between fidelity metrics beyond their 95% intervals, with their ranks.
 * Explainers side by side: for every per-explainer column of a stage's ``details[<stage>]["table"]`` whose
   score the stage names in ``details[<stage>]["table_scores"]`` (column → score), a grid of entries ×
   explainers coloured within the grid (green = better in the score's direction), the best explainer of each
@@ -15,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.results.agreement import MAX_RANK_SHIFT, Agreement, agreement
+from bench.results.agreement import MAX_RANK_SHIFT, Agreement, PairAgreement, agreement
+from bench.results.explainer_agreement import ModelAgreement, explainer_values, per_model, summarise
 from bench.results.ranking import Ranked
 from bench.results.scores import ScoreInfo, info_for
 from leaderboard.view.tables import page_path
-from leaderboard.view.text import finite_number, sections
 from leaderboard.view.transfer import heat_level
 
 
@@ -59,6 +63,26 @@ class Shift:
 
 
 @dataclass(frozen=True)
+class PerModelView:
+    """Metric agreement across explainers: one row per pair of scores, one column per entry, then the pair's
+    median τ and how many entries reverse it."""
+
+    pairs: tuple[str, ...]
+    pair_tips: tuple[str, ...]
+    entries: tuple[str, ...]
+    links: tuple[str, ...]
+    rows: tuple[tuple[GridCell, ...], ...]
+    medians: tuple[GridCell, ...]
+    reversed: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        """Whether no entry has two comparable per-explainer scores."""
+        return not self.entries
+
+
+@dataclass(frozen=True)
 class ExplanationsPage:
     """Everything the track's explanations page shows."""
 
@@ -69,11 +93,27 @@ class ExplanationsPage:
     shifts: tuple[Shift, ...]
     threshold: int
     grids: tuple[ExplainerGrid, ...]
+    per_model: PerModelView
+    dropped: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         """Whether there is nothing to show (no explanation metric, no explainer table)."""
         return not self.metrics and not self.grids
+
+
+def tau_cell(pair: PairAgreement | None, tip: str, items: str) -> GridCell:
+    """A τ on the heat scale (τ ∈ [−1, 1], red: reversed), or a dash with the reason."""
+    if pair is None or pair.tau is None:
+        why = f" (too few {items} with both: {pair.n})" if pair else ""
+        return GridCell("—", None, f"{tip}{why}")
+    if pair.pvalue_holm is not None:
+        p = f", p = {pair.pvalue:.2g} (Holm-adjusted over the pairs: {pair.pvalue_holm:.2g})"
+    elif pair.pvalue is not None:
+        p = f", p = {pair.pvalue:.2g} (descriptive: uncorrected, not a test)"
+    else:
+        p = ""
+    return GridCell(f"{pair.tau:+.2f}", heat_level((pair.tau + 1) / 2), f"{tip}: τ_b over {pair.n} {items}{p}")
 
 
 def tau_matrix(ag: Agreement, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[GridCell, ...], ...]:
@@ -82,34 +122,53 @@ def tau_matrix(ag: Agreement, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[Gri
     for a in ag.metrics:
         cells = []
         for b in ag.metrics:
-            pair = None if a == b else ag.tau(a, b)
-            if pair is None or pair.tau is None:
-                why = "" if a == b else f" (too few entries with both: {pair.n})" if pair else ""
-                cells.append(GridCell("—" if a != b else "", None, f"{a} vs {b}{why}"))
+            if a == b:
+                cells.append(GridCell("", None, f"{a} vs {b}"))
                 continue
-            p = f", p = {pair.pvalue:.2g}" if pair.pvalue is not None else ""
             tip = f"Kendall τ_b between the rankings by {info_for(a, infos).title} and {info_for(b, infos).title}"
-            cells.append(GridCell(f"{pair.tau:+.2f}", heat_level((pair.tau + 1) / 2), f"{tip}: {pair.n} entries{p}"))
+            cells.append(tau_cell(ag.tau(a, b), tip, "entries"))
         rows.append(tuple(cells))
     return tuple(rows)
+
+
+def dropped_text(dropped: Sequence[tuple[str, str]], infos: Mapping[str, ScoreInfo]) -> tuple[str, ...]:
+    """``"ROAD MoRF AUC (family of ROAD gap (predictions kept))"`` per score left out, each once."""
+    seen = dict.fromkeys(f"{info_for(d, infos).title} (family of {info_for(k, infos).title})" for d, k in dropped)
+    return tuple(seen)
+
+
+def per_model_view(placed: Sequence[Ranked], infos: Mapping[str, ScoreInfo]) -> PerModelView:
+    """The per-model agreement of the placed records (leaderboard order)."""
+    models: dict[str, ModelAgreement] = {m.entry: m for m in per_model([p.record for p in placed], infos)}
+    order = [p.record for p in placed if p.record.name in models]
+    summary = summarise(list(models.values()), infos)
+    pairs, tips, rows, medians, reversed_ = [], [], [], [], []
+    for s in summary:
+        ta, tb = info_for(s.a, infos).title, info_for(s.b, infos).title
+        pairs.append(f"{ta} vs {tb}")
+        tips.append(f"Kendall τ_b between the explainer rankings by {ta} and {tb}, per entry")
+        rows.append(
+            tuple(tau_cell(models[r.name].tau(s.a, s.b), f"{r.name}: {ta} vs {tb}", "explainers") for r in order)
+        )
+        if s.median is None:
+            medians.append(GridCell("—", None, "no entry has a τ for this pair"))
+        else:
+            tip = f"median over {s.entries} entries, range {s.low:+.2f} to {s.high:+.2f}"
+            medians.append(GridCell(f"{s.median:+.2f}", heat_level((s.median + 1) / 2), tip))
+        reversed_.append(f"{s.reversed} of {s.entries}")
+    dropped = dropped_text([d for m in models.values() for d in m.dropped], infos)
+    return PerModelView(
+        tuple(pairs), tuple(tips), tuple(r.name for r in order), tuple(page_path(r) for r in order), tuple(rows),
+        tuple(medians), tuple(reversed_), dropped,
+    )  # fmt: skip
 
 
 def _tables(placed: Sequence[Ranked]) -> dict[str, dict[str, tuple[str, dict[str, float]]]]:
     """``{score: {entry: (column, {explainer: value})}}`` from every stage table that names its scores."""
     out: dict[str, dict[str, tuple[str, dict[str, float]]]] = {}
     for p in placed:
-        for _, sec in sections(p.record):
-            names, rows = sec.get("table_scores"), sec.get("table")
-            if not isinstance(names, Mapping) or not isinstance(rows, list):
-                continue
-            for column, score in names.items():
-                values = {
-                    str(r["explainer"]): v
-                    for r in rows
-                    if isinstance(r, Mapping) and "explainer" in r and (v := finite_number(r.get(column))) is not None
-                }
-                if values:
-                    out.setdefault(str(score), {})[p.record.name] = (str(column), values)
+        for score, found in explainer_values(p.record).items():
+            out.setdefault(score, {})[p.record.name] = found
     return out
 
 
@@ -160,4 +219,7 @@ def explanations_page(placed: Sequence[Ranked], infos: Mapping[str, ScoreInfo]) 
     scores = [i.name for i in sorted((info_for(s, infos) for s in tables), key=lambda i: (i.order, i.name))]
     grids = tuple(explainer_grid(s, tables[s], placed, infos) for s in scores)
     titles = tuple(info_for(m, infos).title for m in ag.metrics)
-    return ExplanationsPage(ag.metrics, titles, tau_matrix(ag, infos), len(ag.entries), shifts, MAX_RANK_SHIFT, grids)
+    return ExplanationsPage(
+        ag.metrics, titles, tau_matrix(ag, infos), len(ag.entries), shifts, MAX_RANK_SHIFT, grids,
+        per_model_view(placed, infos), dropped_text(ag.dropped, infos),
+    )  # fmt: skip

@@ -65,7 +65,7 @@ def rows() -> list[Row]:
     order = road.removal_order(rel, torch.Generator().manual_seed(0))
     masks = torch.cat([road.removal_masks(order, f, morf=d, shape=(28, 28)) for d in (True, False) for f in FRACTIONS])
 
-    def ours() -> object:
+    def ours() -> road.RoadCurves:
         return road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(0), batch_size=BATCH)
 
     t_ours, t_bare = paired(ours, lambda: bare_road(model, x, masks, torch.Generator().manual_seed(0)), repeats=5)
@@ -79,7 +79,7 @@ def rows() -> list[Row]:
             f"bare: one solve over 2K = {2 * len(FRACTIONS)} masks per image + their forward passes",
         )
     ]
-    morf, _ = ours()  # type: ignore[misc]
+    morf = ours().morf
     ours_acc = None
     theirs = quantus_road(model, x, rel, cls)
     with torch.no_grad():

@@ -93,17 +93,28 @@ def test_manipulate_stage_record(track: Track, data: TrackData, standard_model: 
     ctx = StageContext("manipulate", track, data, standard_model)
     out = ctx.stage.run(ctx)
     names = [s.name for s in out.scores]
-    assert "manipulation_fsr" in names and "manipulation_accuracy_cost" in names
+    assert {"manipulation_fsr", "manipulation_fsr_auc", "manipulation_accuracy_cost"} <= set(names)
     assert all(n in SCORES for n in names)
     assert all(0.0 <= s.value <= 1.0 for s in out.scores if s.name != "manipulation_accuracy_cost")
     headline = next(r for r in out.details["table"] if r["run"] == "gradcam:location")
     cost = next(s for s in out.scores if s.name == "manipulation_accuracy_cost")
-    assert cost.value == pytest.approx(headline["accuracy_control"] - headline["accuracy_after"], abs=1e-6)
+    best = max(headline["accuracy_before"], headline["accuracy_control"])
+    assert cost.value == pytest.approx(best - headline["accuracy_after"], abs=1e-6)
     # every ranked manipulation score has an interval: Wilson for rates, paired for the cost (per image kept)
     assert all(s.ci_low is not None and s.ci_low <= s.value <= s.ci_high for s in out.scores)  # type: ignore[operator]
-    control, fooled = out.details["correct_control"], out.details["correct_fooled"]
-    assert cost.value == pytest.approx((sum(control) - sum(fooled)) / len(control)) and len(control) == cost.n
+    reference = max(out.details["correct_control"], out.details["correct_original"], key=sum)
+    fooled = out.details["correct_fooled"]
+    assert cost.value == pytest.approx((sum(reference) - sum(fooled)) / len(fooled)) and len(fooled) == cost.n
+    # the fooling curve: FSR at every checkpoint, ending at the run's final FSR; its run average is the headline
     d = out.details
+    fc = d["fooling_curve"]
+    assert fc["run"] == "gradcam:location" and fc["steps"] == ctx.settings["fsr_checkpoints"]
+    assert fc["steps"][0] == 0 and fc["steps"][-1] == d["steps"] and len(fc["fsr"]) == len(fc["steps"])
+    assert fc["fsr"][-1] == pytest.approx(headline["fsr"], abs=1e-6)
+    assert fc["fsr"][0] == pytest.approx(headline["fsr_original"], abs=1e-6)  # step 0 is the original model
+    auc = next(s for s in out.scores if s.name == "manipulation_fsr_auc")
+    assert auc.value == pytest.approx(fc["run_average"], abs=1e-6) and auc.n == fc["images"] == headline["images"]
+    assert auc.ci_low is not None and auc.ci_low <= auc.value <= (auc.ci_high or 0.0)
     assert _json_native(dict(d))
     runs = ctx.settings["runs"]
     assert [r["run"] for r in d["table"]] == runs

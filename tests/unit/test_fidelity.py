@@ -245,15 +245,23 @@ def test_explain_stage_record(track: Track, data: TrackData, standard_model: nn.
     assert [r["explainer"] for r in d["table"]] == list(track.explainers)
     primary = next(r for r in d["table"] if r["explainer"] == d["primary"])
     assert primary["deletion"] == pytest.approx(next(s.value for s in out.scores if s.name == "deletion_auc"), abs=1e-6)
-    # ROAD for every explainer; the primary's numbers are the scores, gap = LeRF − MoRF
+    # ROAD for every explainer, both readouts; the primary's numbers are the scores, gap = LeRF − MoRF
     for row in d["table"]:
-        assert row["road_gap"] == pytest.approx(row["road_lerf"] - row["road_morf"], abs=2e-6), row["explainer"]
+        for prefix in ("road", "road_kept"):
+            gap = row[f"{prefix}_lerf"] - row[f"{prefix}_morf"]
+            assert row[f"{prefix}_gap"] == pytest.approx(gap, abs=2e-6), row["explainer"]
+        # predictions kept: a share in [0, 1] per fraction, so its AUCs are too (the intact image counts as kept)
+        assert all(0.0 <= row[f"road_kept_{o}"] <= 1.0 for o in ("morf", "lerf")), row
     by_name = {s.name: s for s in out.scores}
-    for key, name in (("road_morf", "road_morf_auc"), ("road_lerf", "road_lerf_auc"), ("road_gap", "road_gap")):
-        assert primary[key] == pytest.approx(by_name[name].value, abs=1e-6)
-        assert by_name[name].n == d["road"]["images"] == min(ctx.settings["road_n"], ctx.settings["n"])
-    road_curve = d["curves"]["road_morf_saliency"]
-    assert road_curve["x"] == [0.0, *d["road"]["fractions"]] and len(road_curve["y"]) == len(road_curve["x"])
+    assert d["table_scores"]["road_kept_gap"] == "road_kept_gap"
+    for key, name in d["table_scores"].items():
+        if key.startswith("road"):
+            assert primary[key] == pytest.approx(by_name[name].value, abs=1e-6)
+            assert by_name[name].n == d["road"]["images"] == min(ctx.settings["road_n"], ctx.settings["n"])
+    for curve_name in ("road_morf_saliency", "road_kept_lerf_saliency"):
+        road_curve = d["curves"][curve_name]
+        assert road_curve["x"] == [0.0, *d["road"]["fractions"]] and len(road_curve["y"]) == len(road_curve["x"])
+    assert d["curves"]["road_kept_lerf_saliency"]["y"][0] == 1.0  # the intact image: every prediction kept
     curve = d["curves"]["deletion_saliency"]
     assert len(curve["x"]) == len(curve["y"]) == 29 and curve["x"][0] == 0 and curve["x"][-1] == 1
     rows = d["gallery"]

@@ -1,6 +1,8 @@
 """ROAD (Rong et al. 2022): noisy linear imputation on hand-built images, the sparse system against its banded
 solve and against Quantus' transcription of Rong et al.'s imputer, MoRF/LeRF on models whose relevant pixels
-are known, and Quantus' ROAD metric on identical inputs and masks."""
+are known, both readouts on a hand-computed 2×2 case, the LeRF pixel count against Rong et al.'s rounding, the
+predictions-kept headline unchanged by a temperature on the logits (the probability gap is not), and Quantus'
+ROAD metric on identical inputs and masks."""
 
 from __future__ import annotations
 
@@ -130,12 +132,16 @@ def test_morf_drops_at_the_first_removal_and_lerf_is_flat() -> None:
     model = OnePixel(4, 6)
     rel = torch.rand((8, 10, 10), generator=g) * 0.5
     rel[:, 4, 6] = 1.0  # the correct explanation ranks the pixel first
-    morf, lerf = road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(0))
+    rc = road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(0))
+    morf, lerf = rc.morf, rc.lerf
     p0 = torch.sigmoid(torch.tensor(10.0))
     assert torch.allclose(morf[:, 0], p0) and torch.allclose(lerf, p0.expand_as(lerf))
     assert bool((morf[:, 1:] < 0.01).all())  # gone at 10% removed and later
     gap = road.trapezoid_auc(lerf, [0.0, *FRACTIONS]) - road.trapezoid_auc(morf, [0.0, *FRACTIONS])
     assert bool((gap > 0.8).all())
+    # predictions kept: the pixel going dark flips every prediction at 10%; LeRF never touches it
+    assert torch.equal(rc.morf_kept, torch.tensor([1.0, 0, 0, 0, 0, 0]).expand(8, 6))
+    assert torch.equal(rc.lerf_kept, torch.ones(8, 6))
 
 
 class MeanOf(nn.Module):
@@ -164,8 +170,8 @@ def test_random_attribution_lies_between_morf_and_lerf_of_the_correct_one() -> N
     f = [0.0, *FRACTIONS]
 
     def aucs(rel: Tensor) -> tuple[float, float]:
-        m, lr = road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(1))
-        return float(road.trapezoid_auc(m, f).mean()), float(road.trapezoid_auc(lr, f).mean())
+        rc = road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(1))
+        return float(road.trapezoid_auc(rc.morf, f).mean()), float(road.trapezoid_auc(rc.lerf, f).mean())
 
     morf_c, lerf_c = aucs(correct)
     morf_r, lerf_r = aucs(random)
@@ -188,6 +194,117 @@ def test_bad_fractions_are_refused() -> None:
     for bad in ([0.5, 0.2], [0.0, 0.5], [1.0], []):
         with pytest.raises(ValueError, match="fractions"):
             road.road_curves(OnePixel(0, 0), x, torch.rand(1, 4, 4), bad, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("pixels", [784, 100, 1024, 3 * 7])
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+def test_lerf_pixel_count_is_rong_et_al_rounding(pixels: int, fraction: float) -> None:
+    """Their LeRF at th_p removes ``salient_order[int(width*height*th_p):]`` (road/imputed_dataset.py): all but the
+    int(th_p·HW) most relevant; our p is their 1 − th_p (th_p as the decimal they would pass, e.g. 0.2 for p = 0.8).
+    MoRF removes their ``salient_order[:int(width*height*th_p)]`` with th_p = p."""
+    th_p = float(f"{1 - fraction:.1f}")
+    order = torch.arange(pixels).flip(0).view(1, -1)  # any permutation: only the count matters here
+    lerf = road.removal_masks(order, fraction, morf=False, shape=(1, pixels))
+    morf = road.removal_masks(order, fraction, morf=True, shape=(1, pixels))
+    assert int(lerf.sum()) == pixels - int(pixels * th_p)
+    assert int(morf.sum()) == int(pixels * fraction)
+    # LeRF removes the tail of the order, MoRF its head
+    assert bool(lerf.view(-1)[order[0, pixels - int(lerf.sum()) :]].all())
+    assert bool(morf.view(-1)[order[0, : int(morf.sum())]].all())
+
+
+def test_lerf_and_morf_counts_at_the_track_fractions() -> None:
+    """784 pixels at 20/40/60/80%: int(156.8) = 156 … for MoRF, 784 − int(627.2) = 157 … for LeRF."""
+    assert [road.removed_count(784, p, morf=True) for p in (0.2, 0.4, 0.6, 0.8)] == [156, 313, 470, 627]
+    assert [road.removed_count(784, p, morf=False) for p in (0.2, 0.4, 0.6, 0.8)] == [157, 314, 471, 628]
+
+
+def test_both_readouts_on_a_hand_computed_two_by_two_image() -> None:
+    """Pixels a = (0, 0) = 1, b = (0, 1) = 0.2, c = (1, 0) = 0.2, d = (1, 1) = 0.8; the model's class-1 logit is
+    20·(a − ½); relevance a > d > b > c; fractions ¼ and ½ (one and two pixels, both orders), no noise.
+
+    MoRF ¼ removes a: a = (b/6 + c/6 + d/12)/(5/12) = 0.32 → logit −3.6, class 0 (not kept).
+    MoRF ½ removes a and d: by symmetry a = d and a·(5/12) − d/12 = (b + c)/6, so a = 0.2 → logit −6.
+    LeRF ¼ removes c, LeRF ½ removes c and b: a stays 1 → logit 10, kept.
+    Kept curves [1, 0, 0] and [1, 1, 1] at [0, ¼, ½]: AUCs (½·¼)/½ = 0.25 and 1, gap 0.75.
+    """
+    x = torch.tensor([[[[1.0, 0.2], [0.2, 0.8]]]])
+    rel = torch.tensor([[[4.0, 2.0], [1.0, 3.0]]])
+    rc = road.road_curves(OnePixel(0, 0), x, rel, [0.25, 0.5], generator=torch.Generator().manual_seed(0), noise=0.0)
+    assert rc.morf_kept.tolist() == [[1.0, 0.0, 0.0]] and rc.lerf_kept.tolist() == [[1.0, 1.0, 1.0]]
+
+    def sigmoid(z: float) -> float:
+        return 1 / (1 + math.exp(-z))
+
+    assert rc.morf[0].tolist() == pytest.approx([sigmoid(10), sigmoid(-3.6), sigmoid(-6)], rel=1e-5)
+    assert rc.lerf[0].tolist() == pytest.approx([sigmoid(10)] * 3, rel=1e-6)
+    f = [0.0, 0.25, 0.5]
+    assert road.trapezoid_auc(rc.morf_kept, f).tolist() == [0.25]
+    assert road.gap(rc.lerf_kept, rc.morf_kept, f).tolist() == [0.75]
+    p_morf = ((sigmoid(10) + sigmoid(-3.6)) / 2 * 0.25 + (sigmoid(-3.6) + sigmoid(-6)) / 2 * 0.25) / 0.5
+    assert float(road.gap(rc.lerf, rc.morf, f)[0]) == pytest.approx(sigmoid(10) - p_morf, rel=1e-5)
+
+
+class Tempered(nn.Module):
+    """``model``'s logits divided by ``t``: every prediction and every gradient direction unchanged."""
+
+    def __init__(self, model: nn.Module, t: float) -> None:
+        super().__init__()
+        self.model, self.t = model, t
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x) / self.t
+
+
+@pytest.mark.parametrize("t", [2.0, 10.0])
+def test_headline_does_not_move_when_the_logits_are_divided_by_a_temperature(t: float) -> None:
+    """A seeded MLP on random 10×10 images, its saliency maps (computed on each model) as the relevance, the same
+    seeded imputations: the predictions-kept curves are identical at T = 1 and T; the probability gap is not. The
+    About page's word on the other fidelity columns is checked too: faithfulness correlation (logit drops) keeps
+    its value, RISE deletion (a probability) moves."""
+    from bench.explainers.base import ranking, relevance
+    from bench.plugins import EXPLAINERS
+    from bench.scores import fidelity
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    base = nn.Sequential(nn.Flatten(), nn.Linear(100, 32), nn.ReLU(), nn.Linear(32, 4))
+    with torch.no_grad():
+        for prm in base.parameters():
+            prm.copy_(torch.randn(prm.shape, generator=g) * 0.6)
+    x = torch.rand((40, 1, 10, 10), generator=g)
+    f = [0.0, *FRACTIONS]
+
+    def curves(model: nn.Module) -> road.RoadCurves:
+        with torch.no_grad():
+            pred = model(x).argmax(1)
+        e = EXPLAINERS.create("saliency")
+        rel = relevance(e.attribute(model, x, pred, generator=torch.Generator().manual_seed(0)), ranking(e))
+        return road.road_curves(model, x, rel, FRACTIONS, generator=torch.Generator().manual_seed(3), target=pred)
+
+    def faithfulness_and_deletion(model: nn.Module) -> tuple[float, float]:
+        with torch.no_grad():
+            pred = model(x).argmax(1)
+        maps = EXPLAINERS.create("saliency").attribute(model, x, pred, generator=torch.Generator().manual_seed(0))
+        masks = fidelity.random_subsets(len(x), 100, 20, 10, torch.Generator().manual_seed(2))
+        faith = fidelity.faithfulness_correlation(maps, masks, fidelity.subset_logit_drops(model, x, pred, masks))
+        rel = relevance(maps, ranking(EXPLAINERS.create("saliency")))
+        deletion, _, _ = fidelity.causal_curves(model, x, rel, step=10, kernel=fidelity.rise_kernel(3, 1.0))
+        return float(faith.nanmean()), float(fidelity.auc(deletion).mean())
+
+    cool, hot = curves(base.eval()), curves(Tempered(base, t).eval())
+    (faith_cool, del_cool), (faith_hot, del_hot) = (
+        faithfulness_and_deletion(base),
+        faithfulness_and_deletion(Tempered(base, t)),
+    )
+    assert faith_hot == pytest.approx(faith_cool, abs=1e-4) and abs(del_hot - del_cool) > 0.01
+    assert torch.equal(cool.morf_kept, hot.morf_kept) and torch.equal(cool.lerf_kept, hot.lerf_kept)
+    kept = road.gap(cool.lerf_kept, cool.morf_kept, f).mean()
+    assert float(kept) == float(road.gap(hot.lerf_kept, hot.morf_kept, f).mean())
+    assert 0.0 < float(cool.morf_kept[:, 1:].mean()) < 1.0  # the removals do flip some predictions
+    prob_cool = float(road.gap(cool.lerf, cool.morf, f).mean())
+    prob_hot = float(road.gap(hot.lerf, hot.morf, f).mean())
+    assert abs(prob_cool - prob_hot) > 0.02, (prob_cool, prob_hot)  # the probability readout moves
 
 
 # --------------------------------------------------------------------------------------------- Quantus ROAD

@@ -27,6 +27,7 @@ from bench.stages.explain.measures import (
     score,
 )
 from bench.track import Track
+from bench.types import ScoreSpec
 
 DELETION = register_score(builtin_spec("deletion_auc"))
 
@@ -49,10 +50,45 @@ ROAD_LERF = register_score(builtin_spec("road_lerf_auc"))
 ROAD_GAP = register_score(builtin_spec("road_gap"))
 
 
+ROAD_KEPT_MORF = register_score(builtin_spec("road_kept_morf_auc"))
+
+
+ROAD_KEPT_LERF = register_score(builtin_spec("road_kept_lerf_auc"))
+
+
+ROAD_KEPT_GAP = register_score(builtin_spec("road_kept_gap"))
+
+
 KENDALL = register_score(builtin_spec("explanation_topk_kendall_tau"))
 
 
 DISCREPANCY = register_score(builtin_spec("explanation_discrepancy_ratio"))
+
+
+#: The per-explainer table's columns and the score each measures (the primary explainer's are the stage's scores,
+#: in this order; the site's explainer comparison reads the mapping from the record).
+TABLE_SCORES: dict[str, ScoreSpec] = {
+    "road_kept_gap": ROAD_KEPT_GAP,
+    "road_kept_morf": ROAD_KEPT_MORF,
+    "road_kept_lerf": ROAD_KEPT_LERF,
+    "road_gap": ROAD_GAP,
+    "road_morf": ROAD_MORF,
+    "road_lerf": ROAD_LERF,
+    "deletion": DELETION,
+    "insertion": INSERTION,
+    "faithfulness": FAITHFULNESS,
+    "sensitivity": SENSITIVITY,
+}
+
+
+def road_columns(rc: road.RoadCurves, fractions: list[float]) -> dict[str, Tensor]:
+    """Per-image ROAD AUCs and gaps of both readouts (predictions kept, probability), by table column."""
+    out: dict[str, Tensor] = {}
+    for prefix, morf, lerf in (("road_kept", rc.morf_kept, rc.lerf_kept), ("road", rc.morf, rc.lerf)):
+        out[f"{prefix}_morf"] = road.trapezoid_auc(morf, fractions)
+        out[f"{prefix}_lerf"] = road.trapezoid_auc(lerf, fractions)
+        out[f"{prefix}_gap"] = out[f"{prefix}_lerf"] - out[f"{prefix}_morf"]
+    return out
 
 
 @settings_dataclass(frozen=True, config=NESTED)
@@ -130,8 +166,9 @@ class ExplainStage(Stage):
     summary = "fidelity and robustness of the track's explainers on the entry's model"
 
     order = 60
-    version = "4"  # 4: ROAD; 3: gallery rows of maps carry their colour scale; 2: per-image τ in the record; the
-    # CAM discrepancy divided by its margin bound
+    version = "5"  # 5: ROAD's headline is the share of predictions kept (Rong et al.'s accuracy-style readout),
+    # LeRF removes all but int((1 − p)·HW) pixels (their rounding); 4: ROAD; 3: gallery rows of maps carry their
+    # colour scale; 2: per-image τ in the record; the CAM discrepancy divided by its margin bound
 
     Settings = ExplainSettings
 
@@ -176,7 +213,7 @@ class ExplainStage(Stage):
         for name, m in maps.items():
             rel = relevance(m, ranking(explainers[name]))
             deletion, insertion, _ = fidelity.causal_curves(model, x, rel, step=step, kernel=kernel, batch_size=bs * 2)
-            morf, lerf = road.road_curves(
+            rc = road.road_curves(
                 model,
                 x[:nr],
                 rel[:nr],
@@ -186,21 +223,24 @@ class ExplainStage(Stage):
                 target=pred[:nr],
                 batch_size=bs * 2,
             )
-            morf_auc, lerf_auc = road.trapezoid_auc(morf, road_x), road.trapezoid_auc(lerf, road_x)
             per[name] = {
                 "deletion": fidelity.auc(deletion),
                 "insertion": fidelity.auc(insertion),
                 "faithfulness": fidelity.faithfulness_correlation(m, masks, drops),
-                "road_morf": morf_auc,
-                "road_lerf": lerf_auc,
-                "road_gap": lerf_auc - morf_auc,
+                **road_columns(rc, road_x),
             }
             if name in (primary, *s["curves"]):
-                prob = "p(predicted class)"
+                prob, kept = "p(predicted class)", "share of predictions kept"
                 curves[f"deletion_{name}"] = mean_curve(f"Deletion curve ({name})", deletion, prob)
                 curves[f"insertion_{name}"] = mean_curve(f"Insertion curve ({name})", insertion, prob)
-                curves[f"road_morf_{name}"] = mean_curve(f"ROAD MoRF curve ({name})", morf, prob, road_x)
-                curves[f"road_lerf_{name}"] = mean_curve(f"ROAD LeRF curve ({name})", lerf, prob, road_x)
+                curves[f"road_morf_{name}"] = mean_curve(f"ROAD MoRF curve ({name})", rc.morf, prob, road_x)
+                curves[f"road_lerf_{name}"] = mean_curve(f"ROAD LeRF curve ({name})", rc.lerf, prob, road_x)
+                curves[f"road_kept_morf_{name}"] = mean_curve(
+                    f"ROAD MoRF, predictions kept ({name})", rc.morf_kept, kept, road_x
+                )
+                curves[f"road_kept_lerf_{name}"] = mean_curve(
+                    f"ROAD LeRF, predictions kept ({name})", rc.lerf_kept, kept, road_x
+                )
         ctx.progress(2, 5)
 
         # max-sensitivity
@@ -232,20 +272,11 @@ class ExplainStage(Stage):
         table = []
         for name in names:
             row: dict[str, Any] = {"explainer": name}
-            for key in ("deletion", "insertion", "road_morf", "road_lerf", "road_gap", "faithfulness", "sensitivity"):
+            for key in TABLE_SCORES:
                 values = per[name].get(key)
                 row[key] = None if values is None else json_float(mean_interval(values)[0])
             table.append(row)
-        results = [
-            score(ROAD_GAP.name, per[primary]["road_gap"]),
-            score(ROAD_MORF.name, per[primary]["road_morf"]),
-            score(ROAD_LERF.name, per[primary]["road_lerf"]),
-            score(DELETION.name, per[primary]["deletion"]),
-            score(INSERTION.name, per[primary]["insertion"]),
-            score(FAITHFULNESS.name, per[primary]["faithfulness"]),
-        ]
-        if "sensitivity" in per[primary]:
-            results.append(score(SENSITIVITY.name, per[primary]["sensitivity"]))
+        results = [score(TABLE_SCORES[key].name, per[primary][key]) for key in TABLE_SCORES if key in per[primary]]
         details: dict[str, Any] = {
             "primary": primary,
             "explained_class": "predicted",
@@ -255,15 +286,7 @@ class ExplainStage(Stage):
             "road": {"images": min(nr, len(x)), "fractions": fractions, "noise": float(s["road_noise"])},
             "table": table,
             # the score each table column measures (per explainer): the site's explainer comparison reads it
-            "table_scores": {
-                "deletion": DELETION.name,
-                "insertion": INSERTION.name,
-                "road_morf": ROAD_MORF.name,
-                "road_lerf": ROAD_LERF.name,
-                "road_gap": ROAD_GAP.name,
-                "faithfulness": FAITHFULNESS.name,
-                "sensitivity": SENSITIVITY.name,
-            },
+            "table_scores": {key: spec.name for key, spec in TABLE_SCORES.items()},
             "curves": curves,
         }
 

@@ -16,7 +16,8 @@ from bench.plugins import EXPLAINERS
 from bench.protocols import Explainer
 from bench.scores import fidelity
 from bench.scores import manipulation as hm
-from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss
+from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss, Interval
+from bench.stages.manipulate.curve import FoolingCurve
 from bench.stages.manipulate.fine_tuning import Run
 from bench.stages.manipulate.objectives import WHO, Heldout, Interpreter, Objective
 
@@ -147,6 +148,11 @@ class Manipulation:
             return self.fidelity_of[(model, name)]
         return fidelity_of(model, explainer, self.fidelity_x, self.kernel)
 
+    def curve(self, interp: Interpreter, objective: Objective, interval: Interval, steps: list[int]) -> FoolingCurve:
+        """An observer of a run's fooling at ``steps`` (:class:`~bench.stages.manipulate.curve.FoolingCurve`)."""
+        h_orig = self.heldout_maps("original", interp, objective)
+        return FoolingCurve(interp, objective, interval, self.heldout, h_orig, steps)
+
     def evaluate(self, run: Run, interp: Interpreter, objective: Objective, fooled: nn.Module) -> dict[str, Any]:
         """The table row of a finished run (FSR before/after/control, accuracy cost, transfer, fidelity)."""
         interval = FSR_INTERVALS[run.loss]
@@ -181,7 +187,8 @@ class Manipulation:
             "accuracy_after": round(acc, 6),
             "accuracy_control": round(self.accuracy_control, 6),
             "accuracy_drop": round(self.accuracy_original - acc, 6),
-            "accuracy_drop_vs_control": round(hm.accuracy_cost(self.accuracy_control, acc), 6),
+            "accuracy_drop_vs_control": round(self.accuracy_control - acc, 6),
+            "accuracy_cost": round(hm.accuracy_cost(self.accuracy_original, self.accuracy_control, acc), 6),
             "transfers_to": transfer_targets(rho, self.rho_control, interp.explainer, self.transfer_drop),
             **{f"rho_{n}": v for n, v in rho.items()},
             **fid,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -57,11 +57,14 @@ def fine_tune(
     batch_size: int,
     lr: float,
     generator: torch.Generator,
+    checkpoints: Collection[int] = (),
+    observe: Callable[[int, nn.Module], None] | None = None,
 ) -> nn.Module:
     """A fine-tuned copy of ``original``: Adam on CE + λ·L_F, eval mode (BatchNorm frozen, as Heo et al.).
 
     With ``objective`` ``None`` (or λ = 0) this is the control: the same steps on CE alone. ``original`` is
-    never modified.
+    never modified. ``observe(step, model)`` is called after every step in ``checkpoints`` (0: before the first),
+    with the parameters not requiring gradients; it must not change the model.
     """
     model = copy.deepcopy(original)
     model.eval()
@@ -70,7 +73,17 @@ def fine_tune(
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
     device = next(iter(params)).device if params else torch.device("cpu")
-    for _ in range(steps):
+
+    def checkpoint(step: int) -> None:
+        if observe is not None and step in checkpoints:
+            for p in params:
+                p.requires_grad_(False)
+            observe(step, model)
+            for p in params:
+                p.requires_grad_(True)
+
+    checkpoint(0)
+    for step in range(1, steps + 1):
         idx = torch.randint(len(data.y), (batch_size,), generator=generator)
         yb = data.y[idx].to(device)
         fool: Tensor | None = None
@@ -87,6 +100,7 @@ def fine_tune(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        checkpoint(step)
     for p in params:
         p.requires_grad_(False)
         p.grad = None

@@ -14,8 +14,10 @@ from bench.plugins import EXPLAINERS, STAGES, register_score
 from bench.protocols import Stage, StageOutput
 from bench.results.catalogue import builtin_spec
 from bench.scores.accuracy import accuracy_difference_score, rate_score
-from bench.scores.manipulation import FoolingLoss
+from bench.scores.manipulation import FSR_INTERVALS, FoolingLoss
 from bench.stage_settings import StageSettings, settings_dataclass
+from bench.stages.explain.measures import score
+from bench.stages.manipulate.curve import FoolingCurve, checked_checkpoints, default_checkpoints
 from bench.stages.manipulate.evaluation import Manipulation, per_image_correct
 from bench.stages.manipulate.fine_tuning import fine_tune, parse_runs
 from bench.stages.manipulate.objectives import (
@@ -33,6 +35,9 @@ from bench.track import Track
 from bench.types import ScoreSpec, ScoreValue
 
 MANIPULATION_FSR = register_score(builtin_spec("manipulation_fsr"))
+
+
+MANIPULATION_FSR_AUC = register_score(builtin_spec("manipulation_fsr_auc"))
 
 
 MANIPULATION_COST = register_score(builtin_spec("manipulation_accuracy_cost"))
@@ -67,12 +72,18 @@ class ManipulateSettings(StageSettings):
     options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     transfer_drop: float = 0.1
     gallery: int = 6
+    fsr_checkpoints: list[int] | None = None
 
     def resolve(self, track: Track, quick: bool) -> ManipulateSettings:
-        """The track's explainers unless given."""
-        if self.explainers is not None:
-            return self
-        return dataclasses.replace(self, explainers=list(track.explainers))
+        """The track's explainers and the default checkpoints of the headline run's fooling curve unless given."""
+        return dataclasses.replace(
+            self,
+            explainers=list(self.explainers) if self.explainers is not None else list(track.explainers),
+            fsr_checkpoints=checked_checkpoints(
+                self.fsr_checkpoints if self.fsr_checkpoints is not None else default_checkpoints(self.steps),
+                self.steps,
+            ),
+        )
 
 
 @STAGES.register("manipulate")
@@ -82,9 +93,10 @@ class ManipulateStage(Stage):
     summary = "Heo et al.'s adversarial model manipulation: how easily the explanations are fooled"
 
     order = 70
-    version = "4"  # 4: intervals of the fooling rates (Wilson) and of the cost (paired, per-image correctness of
-    # control and fooled kept); 3: gallery rows of maps carry their colour scale; 2: accuracy cost against the
-    # control; per-image deletion AUC of original, control, fooled
+    version = "5"  # 5: the headline is the fooling curve's run average; the accuracy cost is against the better of
+    # the original and the λ = 0 control, with a paired interval (per-image correctness kept); the fooling rates get
+    # Wilson intervals; 3: gallery rows of maps carry their colour scale; 2: accuracy cost against the control;
+    # per-image deletion AUC of original, control, fooled
 
     Settings = ManipulateSettings
 
@@ -119,16 +131,18 @@ class ManipulateStage(Stage):
         pool = pool.to(ctx.device) if pool is not None else None
         data = FoolingData(original, train_x.to(ctx.device), train_y.to(ctx.device), pool, (c1, c2))
 
-        def tune(objective: Objective | None, interp: Interpreter | None, lam: float, key: str) -> nn.Module:
+        def tune(
+            objective: Objective | None, interp: Interpreter | None, lam: float, key: str, curve: FoolingCurve | None
+        ) -> nn.Module:
             return fine_tune(
                 original, objective, interp, lam, data, steps=steps, batch_size=batch_size, lr=lr,
-                generator=ctx.generator(key),
+                generator=ctx.generator(key), checkpoints=curve.checkpoints if curve else (), observe=curve,
             )  # fmt: skip
 
         nt, nf = int(s["transfer_n"]), int(s["fidelity_n"])
         m = Manipulation(
             original=original,
-            control=tune(None, None, 0.0, "control"),
+            control=tune(None, None, 0.0, "control", None),
             heldout=Heldout(x, y, comp),
             explainers={n: EXPLAINERS.create(n, **dict(s["options"].get(n, {}))) for n in s["explainers"]},
             transfer_x=x[:nt],
@@ -139,12 +153,14 @@ class ManipulateStage(Stage):
             class_names=ctx.track.class_names,
             gallery_n=int(s["gallery"]),
         )
-        correct = {"control": per_image_correct(m.control, x, y)}  # per image, for the cost's paired interval
+        # per image, for the cost's paired interval against the better of the original and the control
+        correct = {"control": per_image_correct(m.control, x, y), "original": per_image_correct(original, x, y)}
         ctx.progress(1, len(runs) + 1)
         labels = [f"#{i} {ctx.track.class_names[int(c)]}" for i, c in enumerate(y[: m.gallery_n])]
         gallery = [input_row("Held-out evaluation images (true label explained)", x[: m.gallery_n], labels)]
         table: list[dict[str, Any]] = []
-        scores: list[ScoreValue] = []
+        scores: list[ScoreValue | None] = []
+        fooling_curve: dict[str, Any] | None = None
         skipped: dict[str, str] = {}
         for k, run in enumerate(runs, start=2):
             interp, objective = INTERPRETERS.get(run.interpreter), objectives[run.loss]
@@ -153,14 +169,19 @@ class ManipulateStage(Stage):
             except TypeError as exc:  # e.g. Grad-CAM on a model without cam_layer
                 skipped[run.label] = str(exc)
                 continue
-            fooled = tune(objective, interp, run.lam, f"run:{run.label}")
+            checkpoints = list(s["fsr_checkpoints"])
+            curve = m.curve(interp, objective, FSR_INTERVALS[run.loss], checkpoints) if run.label == HEADLINE else None
+            fooled = tune(objective, interp, run.lam, f"run:{run.label}", curve)
             row = m.evaluate(run, interp, objective, fooled)
             table.append(row)
             scores.append(rate_score(RUN_SCORES[(run.interpreter, run.loss)].name, row["fsr"], row["images"]))
-            if run.label == HEADLINE:  # intervals: Wilson for the rate, paired (McNemar) for the cost
+            if curve is not None:  # intervals: bootstrap for the curve, Wilson for the rate, paired for the cost
+                scores.append(score(MANIPULATION_FSR_AUC.name, curve.per_image()))
                 scores.append(rate_score(MANIPULATION_FSR.name, row["fsr"], row["images"]))
                 correct["fooled"] = per_image_correct(fooled, x, y)
-                scores.append(accuracy_difference_score(MANIPULATION_COST.name, correct["control"], correct["fooled"]))
+                reference = max((correct["control"], correct["original"]), key=lambda c: float(c.float().mean()))
+                scores.append(accuracy_difference_score(MANIPULATION_COST.name, reference, correct["fooled"]))
+                fooling_curve = curve.details(run.label)
             gallery.extend(m.gallery(run, interp, fooled, c1, c2))
             ctx.progress(k, len(runs) + 1)
         details: dict[str, Any] = {
@@ -177,14 +198,17 @@ class ManipulateStage(Stage):
             "accuracy_control": round(m.accuracy_control, 6),
             "rho_control": m.rho_control,
             "table": table,
+            "fooling_curve": fooling_curve,
             "gallery": gallery,
             "thresholds": "FSR = fraction of held-out images whose per-image score s_i lies in the success interval "
             "(Heo et al.'s definition; s_i as their released code computes it). Intervals, robex's protocol "
             "constants: location [0, 0.2], top-k [0, 0.3], center-mass [0.1, 1]; active: swap score > 0. "
             "transfers_to: explainers whose Spearman correlation with the original maps dropped ≥ "
-            f"{m.transfer_drop:g} more than the control's. accuracy_drop_vs_control (the score): control − after.",
+            f"{m.transfer_drop:g} more than the control's. accuracy_cost (the score): the better of the original "
+            "and the λ = 0 control − after; accuracy_drop_vs_control: control − after. fooling_curve: the headline "
+            "run's FSR at checkpoints of its fine-tuning, averaged over the run (the score manipulation_fsr_auc).",
         }
         details.update({f"correct_{who}": v.int().tolist() for who, v in correct.items()})
         if skipped:
             details["skipped"] = skipped
-        return StageOutput(scores=tuple(scores), details=details)
+        return StageOutput(scores=tuple(v for v in scores if v is not None), details=details)
