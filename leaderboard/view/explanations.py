@@ -132,9 +132,18 @@ def tau_matrix(ag: Agreement, infos: Mapping[str, ScoreInfo]) -> tuple[tuple[Gri
 
 
 def dropped_text(dropped: Sequence[tuple[str, str]], infos: Mapping[str, ScoreInfo]) -> tuple[str, ...]:
-    """``"ROAD MoRF AUC (family of ROAD gap (predictions kept))"`` per score left out, each once."""
-    seen = dict.fromkeys(f"{info_for(d, infos).title} (family of {info_for(k, infos).title})" for d, k in dropped)
-    return tuple(seen)
+    """One line per family member kept: ``"ROAD gap (predictions kept) stands for ROAD MoRF AUC, …"``.
+
+    >>> from bench.results.scores import score_infos
+    >>> dropped_text([("road_gap", "road_kept_gap"), ("road_morf_auc", "road_kept_gap")], score_infos())
+    ('ROAD gap (predictions kept) stands for ROAD gap (probability), ROAD MoRF AUC',)
+    """
+    by_kept: dict[str, list[str]] = {}
+    for d, k in dropped:
+        titles = by_kept.setdefault(info_for(k, infos).title, [])
+        if (title := info_for(d, infos).title) not in titles:
+            titles.append(title)
+    return tuple(f"{k} stands for {', '.join(v)}" for k, v in by_kept.items())
 
 
 def per_model_view(placed: Sequence[Ranked], infos: Mapping[str, ScoreInfo]) -> PerModelView:
