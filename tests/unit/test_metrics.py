@@ -146,14 +146,15 @@ def test_insertion_hand_computed() -> None:
 
 @pytest.mark.parametrize(("name", "expected"), [("road_morf", "morf"), ("road_lerf", "lerf"), ("road", "gap")])
 def test_road_hand_computed(name: str, expected: str) -> None:
-    """A 3×3 image, 9 in the centre. MoRF removes the centre (the most relevant): imputed as the mean of its 8 zero
-    neighbours, Σx = 0. LeRF removes the corner ranked last: imputed from its neighbours (1/6·0 + 1/6·0 + 1/12·9) /
-    (1/6 + 1/6 + 1/12) = 1.8, Σx = 10.8. int(0.12·9) = 1 pixel; AUC over [0, 0.12] = (p₀ + p₁)/2."""
+    """A 3×3 image, 9 in the centre. MoRF removes int(0.12·9) = 1 pixel, the centre (the most relevant): imputed as
+    the mean of its 8 zero neighbours, Σx = 0. LeRF keeps the int(0.88·9) = 7 most relevant (Rong et al.'s
+    rounding), so it removes the two ranked last, corner a and edge b, solved jointly: a = (b/6 + 9/12) / (5/12)
+    and b = (a/6 + 9/6) / (4/6) give a = b = 3, Σx = 15. AUC over [0, 0.12] = (p₀ + p₁)/2."""
     k = 0.1
     x = torch.zeros(1, 1, 3, 3)
     x[0, 0, 1, 1] = 9.0
     a = torch.tensor([[[[1.0, 2.0, 3.0], [4.0, 9.0, 5.0], [6.0, 7.0, 8.0]]]])
-    p0, morf, lerf = sigmoid(0.9), 0.5, sigmoid(1.08)
+    p0, morf, lerf = sigmoid(0.9), 0.5, sigmoid(1.5)
     value = {"morf": (p0 + morf) / 2, "lerf": (p0 + lerf) / 2, "gap": (lerf - morf) / 2}[expected]
     got = getattr(bm, name)(Sum(k), x, [0], a, fractions=[0.12], noise=0.0)
     assert got == pytest.approx([value], abs=1e-6)
