@@ -16,6 +16,7 @@ from torch import nn
 from bench.data import TrackData, load_track_data
 from bench.models import build_architecture
 from bench.plugins import DEFENSES
+from bench.running.runner import pinned_threads as runner_pinned_threads
 from bench.running.training import FitContext, seeded
 from bench.track import Track, load_track
 
@@ -56,12 +57,8 @@ def shared_data_root() -> Path:
 def pinned_threads(threads: int = 1) -> Iterator[None]:
     """Run with a fixed intra-op thread count: a session fixture's floats then depend neither on which test asked
     for it first (some modules run with one thread) nor on the machine's core count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with runner_pinned_threads(threads):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_defense(track: Track, data: TrackData, name: str, epochs: float = 3, **hp: object) -> nn.Module:

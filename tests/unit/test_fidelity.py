@@ -4,8 +4,6 @@ PixelFlipping, a synthetic model whose relevant pixels are known, faithfulness c
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Any
 
@@ -16,9 +14,10 @@ from scipy.ndimage import gaussian_filter
 from torch import Tensor, nn
 
 from bench.data import TrackData
-from bench.plugins import SCORES, STAGES
+from bench.plugins import SCORES
 from bench.scores import fidelity
 from bench.track import Track
+from tests.stage_context import StageContext
 
 
 # --------------------------------------------------------------------------------------------- reference
@@ -196,32 +195,6 @@ def test_bad_inputs_raise(standard_model: nn.Module, images: Tensor) -> None:
 
 
 # --------------------------------------------------------------------------------------------- the stage
-class StageContext:
-    """The part of :class:`bench.running.runner.CellContext` a stage uses, around an in-memory model."""
-
-    def __init__(self, stage: str, track: Track, data: TrackData, model: nn.Module, quick: bool = True) -> None:
-        self.stage = STAGES.create(stage)
-        self.track, self.data, self._model = track, data, model
-        self.settings: dict[str, Any] = self.stage.settings(track, quick)
-        self.quick, self.device, self.entry, self.source = quick, torch.device("cpu"), "standard", None
-        self.progressed: list[tuple[int, int]] = []
-
-    def model(self, entry: str | None = None) -> nn.Module:
-        import copy
-
-        return copy.deepcopy(self._model).eval()
-
-    def eval_batch(self, n: int | None = None) -> tuple[Tensor, Tensor]:
-        return self.data.eval_batch(n if n is not None else self.settings.get("n"))
-
-    def generator(self, *keys: object) -> torch.Generator:
-        digest = hashlib.sha256(json.dumps([self.track.seed, self.stage.name, *map(str, keys)]).encode()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
-
-    def progress(self, done: int, total: int) -> None:
-        self.progressed.append((done, total))
-
-
 def _json_native(obj: Any) -> bool:
     if isinstance(obj, dict):
         return all(isinstance(k, str) and _json_native(v) for k, v in obj.items())
