@@ -47,7 +47,7 @@ class RunSpec:
     device: str = "cpu"
     data_root: str | None = None
     stages: tuple[str, ...] | None = None  # None: every registered stage
-    threads: int | None = None  # intra-op CPU threads per cell (part of every cell key): floats sum in one order
+    threads: int | None = DEFAULT_THREADS  # intra-op CPU threads per cell (in every cell key): one float order
     max_images: int | None = None  # cap every stage's ``n`` setting (``robex verify`` re-runs a cheap subset)
     checkpoints: str | None = None  # folder of published checkpoints (bench.published): used instead of training
     retrain: bool = False  # train every recipe entry even when a published checkpoint matches
