@@ -11,8 +11,8 @@ from typing import Literal
 from bench.plugins import FINALIZERS, STAGES
 from bench.protocols import Scope, StageOutput
 from bench.results.records import EntryInfo, FlagRecord, Provenance, Record, ReferenceRecord, ScoreRecord
-from bench.running.checks import stage_failed
 from bench.running.runner import Cell, CellResult, RecordDraft, RunSpec
+from bench.running.verdicts import stage_failed
 from bench.track import load_track
 
 PACKAGES = ("robex", "torch", "torchvision", "timm", "pyautoattack", "captum", "numpy", "safetensors")

@@ -1,5 +1,5 @@
 """The ``gradient_masking`` finalizer: a ``fail`` flag when the gradient attacks do not measure an entry's
-robustness (the rule, its thresholds and why: :func:`bench.running.checks.gradient_masking`).
+robustness (the rule, its thresholds and why: :func:`bench.running.verdicts.gradient_masking`).
 
 It reads what other stages measured — the ``sanity`` stage's zero-gradient fraction and large-ε accuracy, the
 worst case over every attack within the budget (:func:`bench.stages.robust_accuracy.budget_vectors`) and
@@ -14,8 +14,8 @@ from typing import Any
 
 from bench.plugins import FINALIZERS
 from bench.protocols import StageOutput
-from bench.running.checks import MaskingEvidence, MaskingThresholds, gradient_masking
 from bench.running.runner import RecordDraft
+from bench.running.verdicts import MaskingEvidence, MaskingThresholds, gradient_masking
 from bench.scores.accuracy import worst_case
 from bench.stages.robust_accuracy import budget_vectors
 
@@ -48,7 +48,7 @@ def square_gap(per_attack: Mapping[str, Any]) -> float | None:
 
 
 def masking_evidence(outputs: Mapping[str, StageOutput]) -> tuple[MaskingEvidence, MaskingThresholds]:
-    """The evidence :func:`~bench.running.checks.gradient_masking` weighs, from an entry's stage outputs."""
+    """The evidence :func:`~bench.running.verdicts.gradient_masking` weighs, from an entry's stage outputs."""
     zero, large, limit = _sanity(outputs)
     vectors = budget_vectors(outputs)
     robust = worst_case(vectors).value if vectors else None

@@ -20,7 +20,7 @@ from bench.plugins import ATTACKS, FINALIZERS
 from bench.protocols import InputConnected, StageOutput
 from bench.results.intervals import wilson_interval
 from bench.results.records import Record, read_record
-from bench.running import checks, flags
+from bench.running import checks, flags, verdicts
 from bench.running.flags import Check, make_flag
 from bench.running.runner import RecordDraft
 from bench.stages import masking
@@ -373,14 +373,14 @@ def test_distillation_is_blocked_for_pgd_but_not_flagged_because_autoattack_brea
 @pytest.mark.parametrize(
     ("evidence", "fires", "reason"),
     [
-        (checks.MaskingEvidence(0.05, 0.0, 0.0, 0.0), True, "zero input gradient on 5.0%"),
-        (checks.MaskingEvidence(0.04, 0.0, 0.0, 0.0), False, ""),
-        (checks.MaskingEvidence(0.0, 0.06, 0.06, 0.0), True, "6.0% accuracy at a budget that allows any image"),
-        (checks.MaskingEvidence(0.0, 0.06, 0.05, 0.0), False, ""),
-        (checks.MaskingEvidence(0.0, 0.05, 0.9, 0.0), False, ""),
-        (checks.MaskingEvidence(0.0, 0.0, 0.3, 0.05), True, "Square broke 5.0%"),
-        (checks.MaskingEvidence(0.0, 0.0, 0.3, 0.049), False, ""),
-        (checks.MaskingEvidence(), False, ""),
+        (verdicts.MaskingEvidence(0.05, 0.0, 0.0, 0.0), True, "zero input gradient on 5.0%"),
+        (verdicts.MaskingEvidence(0.04, 0.0, 0.0, 0.0), False, ""),
+        (verdicts.MaskingEvidence(0.0, 0.06, 0.06, 0.0), True, "6.0% accuracy at a budget that allows any image"),
+        (verdicts.MaskingEvidence(0.0, 0.06, 0.05, 0.0), False, ""),
+        (verdicts.MaskingEvidence(0.0, 0.05, 0.9, 0.0), False, ""),
+        (verdicts.MaskingEvidence(0.0, 0.0, 0.3, 0.05), True, "Square broke 5.0%"),
+        (verdicts.MaskingEvidence(0.0, 0.0, 0.3, 0.049), False, ""),
+        (verdicts.MaskingEvidence(), False, ""),
     ],
     ids=[
         "vanishing",
@@ -393,8 +393,8 @@ def test_distillation_is_blocked_for_pgd_but_not_flagged_because_autoattack_brea
         "no-evidence",
     ],
 )
-def test_gradient_masking_rule_at_its_thresholds(evidence: checks.MaskingEvidence, fires: bool, reason: str) -> None:
-    flag = checks.gradient_masking(evidence)
+def test_gradient_masking_rule_at_its_thresholds(evidence: verdicts.MaskingEvidence, fires: bool, reason: str) -> None:
+    flag = verdicts.gradient_masking(evidence)
     assert (flag is not None) is fires
     if flag is not None:
         assert flag.severity is Severity.FAIL and reason in flag.message
@@ -411,7 +411,7 @@ def test_the_finalizer_reads_sanity_and_autoattack() -> None:
     )
     aa = StageOutput(details={"per_attack": {"apgd-ce": 0.5, "apgd-t": 0.5, "square": 0.25}, "robust": [1, 0, 0, 0]})
     evidence, thresholds = masking.masking_evidence({"sanity": sanity, "autoattack": aa})
-    assert evidence == checks.MaskingEvidence(1.0, 0.6, 0.25, 0.25) and thresholds.near_zero_accuracy == 0.1
+    assert evidence == verdicts.MaskingEvidence(1.0, 0.6, 0.25, 0.25) and thresholds.near_zero_accuracy == 0.1
     flags = FINALIZERS.get("gradient_masking")(draft({"sanity": sanity, "autoattack": aa})).flags
     assert len(flags) == 1 and flags[0].message.count(";") == 2  # all three conditions named
 
