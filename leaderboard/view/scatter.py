@@ -118,7 +118,8 @@ def place_labels(
     """A label position per point (x, baseline y, text-anchor, whether it sits away from its point): the
     first candidate — right, left, above, below, then further up or down on either side — whose box stays
     inside the plot's frame and overlaps no label placed before, no point and no segment of ``lines`` (the
-    Pareto front); the least-overlapping inside candidate when none is free."""
+    Pareto front); when none is free, the inside candidate that crosses the fewest segments, then overlaps the
+    fewest labels and points (a label across the front misreads the plot; one touching a neighbour does not)."""
     placed: list[tuple[float, float, float, float]] = []
     dots = [(x - 4, y - 4, x + 4, y + 4) for x, y, _ in points]
     out = []
@@ -128,18 +129,23 @@ def place_labels(
         for k in range(1, 8):
             for dy in (-k * LINE_H, k * LINE_H):
                 candidates += [(x + 10, y + 4 + dy, "start", True), (x - 10, y + 4 + dy, "end", True)]
+        for k in range(1, 8):  # last: further out sideways as well as up or down
+            for dy in (-k * LINE_H, k * LINE_H):
+                candidates += [(x + 40, y + 4 + dy, "start", True), (x - 40, y + 4 + dy, "end", True)]
         inside = []
         for cx, cy, anchor, away in candidates:
             box = _label_box(cx, cy, anchor, text)
             if box[0] < LEFT + 2 or box[2] > RIGHT - 2 or box[1] < TOP + 1 or box[3] > BOTTOM - 1:
                 continue
-            clashes = sum(_boxes_overlap(box, other) for other in [*placed, *dots])
-            clashes += sum(_crosses(box, seg) for seg in lines)
+            clashes = (
+                sum(_crosses(box, seg) for seg in lines),
+                sum(_boxes_overlap(box, other) for other in [*placed, *dots]),
+            )
             inside.append((clashes, (cx, cy, anchor, away), box))
-            if clashes == 0:
+            if clashes == (0, 0):
                 break
         if not inside:  # a name longer than the plot is wide: start it at the plot's left edge
-            inside.append((0, (LEFT + 2, y, "start", True), _label_box(LEFT + 2, y, "start", text)))
+            inside.append(((0, 0), (LEFT + 2, y, "start", True), _label_box(LEFT + 2, y, "start", text)))
         clashes, chosen, box = min(inside, key=lambda c: c[0])
         placed.append(box)
         out.append(chosen)
