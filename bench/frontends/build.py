@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -330,6 +331,13 @@ def build_main(argv: list[str]) -> int:
     train = load_file(str(scratch / "in" / TRAIN))
     out = scratch / "out"
     if entry.manifest.defense is not None:
+        from bench.hyperparameters import HyperparameterError
+
+        try:
+            entry.defense(track)  # the class the module registers validates the hyperparameters again
+        except HyperparameterError as exc:  # one line naming the field, not a traceback
+            sys.stderr.write(f"robex: build refused: field 'defense.hyperparameters.{exc.name}': {exc.detail}\n")
+            return 2
         _build_recipe(entry, track, job, train["x"], train["y"], out)
     else:
         _build_module_checkpoint(entry, track, train["x"], out)
