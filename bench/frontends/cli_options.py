@@ -57,7 +57,7 @@ def _declare(flag: str, **kwargs: Any) -> None:
 
 
 _declare("--results", default=None, help="records folder (default: the committed leaderboard/results)")
-_declare("--site", default=None, help="site folder (default: leaderboard/site)")
+_declare("--site", default=None, help="site folder (default: 'site' beside the records folder)")
 _declare("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
 _declare(
     "--base-store",
