@@ -103,8 +103,12 @@ def _summary_table(records: Sequence[object]) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.frontends.api import publish, run_track
     from bench.results.places import site_beside, user_results_root
+    from bench.running.progress import progress_style, show_progress_lines
 
     results = Path(args.results) if args.results else user_results_root()
+    style = progress_style(args.progress_style)
+    show_progress_lines()
+    where: dict[str, Any] = {"address": args.address} if args.executor == "ray" else {"workers": _workers(args)}
     report = run_track(
         args.track,
         entries=args.entries or None,
@@ -117,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         stages=args.stages or None,
         executor=args.executor,
-        executor_options={"address": args.address} if args.executor == "ray" else {"workers": _workers(args)},
+        executor_options={**where, "show_progress": style.bars, "progress": style.progress},
         checkpoints=args.checkpoints,
         retrain=args.retrain,
         publish_checkpoints=args.publish_checkpoints,
@@ -178,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         site={"help": "site folder (default: 'site' beside the records folder)"},
     )
     options.add(p, "device", "data_root", "quick")
-    options.add(p, "stages", "executor", "address", "workers", "no_site")
+    options.add(p, "stages", "executor", "address", "workers", "no_site", "progress_style")
     options.add(p, "threads", "checkpoints", "retrain", "publish_checkpoints")
     p.set_defaults(func=_cmd_run)
 

@@ -93,6 +93,13 @@ _declare(
     help="intra-op CPU threads per cell (default 1); part of the protocol: records are identical for a given value "
     "whatever the executor or worker count",
 )
+_declare(
+    "--progress-style",
+    default="auto",
+    choices=["auto", "bars", "lines", "json", "none"],
+    help="progress per stage with the time left: bars on a terminal, lines in a log (auto: bars on a terminal, "
+    "else lines); json: machine lines for a parent process",
+)
 _declare("--executor", default="local", help="local (default) | ray")
 _declare("--address", default=None, help="Ray cluster address (with --executor ray)")
 _declare(

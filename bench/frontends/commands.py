@@ -58,7 +58,9 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit of the evaluation process (0: none)")
     p.add_argument("--replace", action="store_true", help="replace this entry's earlier record")
     options.add(p, "no_site")
-    p.add_argument("--progress", action="store_true", help="echo the evaluation's output while it runs")
+    p.add_argument(
+        "--progress", action="store_true", help="also echo the build's and the evaluation's own output while they run"
+    )
     p.add_argument(
         "--allow-unisolated",
         action="store_true",
@@ -75,6 +77,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     if args.timeout <= 0 or args.memory_gb < 0:
         _err("--timeout must be positive and --memory-gb non-negative")
         return 2
+    from bench.running.progress import show_progress_lines
+
+    show_progress_lines()  # each step, and each stage's time left, on stderr (the summary goes to stdout)
     try:
         report = submit(
             args.path,

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from bench.entries import Entry
     from bench.frontends.build import Built
     from bench.results.records import Record
+    from bench.running.progress import PhaseReporter
     from bench.track import Track
 
 
@@ -112,12 +113,14 @@ def _build(
     limits: Limits,
     allow_unisolated: bool,
     echo: IO[str] | None,
+    reporter: PhaseReporter,
 ) -> Built | None:
     """Entries that ship code: build their artifact in isolation (``None`` for entries without code)."""
     from bench.frontends.build import BuildError, build_artifact, scratch_folder
     from bench.frontends.isolation import IsolationUnavailableError, choose_isolation
 
     if not entry.ships_code:
+        reporter.note(f"submit {entry.name}: no code to build (a checkpoint for a registered architecture)")
         return None
     scratch = scratch_folder()
     try:
@@ -127,6 +130,8 @@ def _build(
             )
         except IsolationUnavailableError as exc:
             raise SubmissionError(str(exc)) from None
+        what = "training its recipe" if entry.manifest.defense is not None else "exporting its network"
+        shown = reporter.phase("build", f"submit {entry.name}: {what} in the isolated build ({isolation.name})")
         try:
             return build_artifact(
                 entry,
@@ -139,6 +144,7 @@ def _build(
                 data_root=data_root,
                 device=device,
                 echo=echo,
+                on_progress=shown,
             )
         except BuildError as exc:
             tail = exc.result.output_tail if exc.result is not None else ""
@@ -213,6 +219,7 @@ def submit(
     publish_site: bool = True,
     echo: IO[str] | None = None,
     allow_unisolated: bool = False,
+    reporter: PhaseReporter | None = None,
 ) -> SubmitReport:
     """Validate, build in isolation, score the artifact, install the record, re-render the site; see the
     module docstring.
@@ -222,10 +229,13 @@ def submit(
     ``site``, by default ``site`` beside the records folder (never another folder's site). ``baselines`` limits
     which baseline entries join the run (default: all of the track's); their cells come from the store when they
     were computed before. ``allow_unisolated`` lets an entry's code run without isolation where none works (the
-    record says so).
+    record says so). Progress — each step, and within the build and the scorer each stage with the time left — goes
+    to the ``bench.progress`` logger (:class:`~bench.running.progress.PhaseReporter`; ``robex submit`` shows it on
+    stderr).
     """
     from bench.frontends.api import resolve_device
     from bench.results.places import user_results_root
+    from bench.running.progress import PhaseReporter
     from bench.running.store import default_store
 
     lim = limits or Limits()
@@ -234,10 +244,12 @@ def submit(
     entry, track = validate_entry(path, root, quick=quick, replace=replace)
     chosen = _chosen_baselines(track, baselines)
     dev = resolve_device(device)
+    shown = reporter or PhaseReporter()
+    shown.note(f"submit {entry.name}: admitted on {track.name} (baselines alongside: {', '.join(chosen) or 'none'})")
     start = time.perf_counter()
-    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
+    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo, shown)
     scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
-    job = ScoreJob(entry, track, scored_folder, chosen, store_root, quick, dev, data_root, stages, lim, echo)
+    job = ScoreJob(entry, track, scored_folder, chosen, store_root, quick, dev, data_root, stages, lim, echo, shown)
     log: dict[str, Any] = {"entry": entry.name, "track": track.name, "limits": asdict(lim), "build": _build_log(built)}
     record = _score(job, log)
     installed = write_record(_with_provenance(record, entry, built), root)
