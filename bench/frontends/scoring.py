@@ -215,7 +215,7 @@ def score_entry(job: ScoreJob) -> Scored:
         )
         readable = [job.store] + ([] if job.store in job.scored.parents else [job.scored])
         iso = scorer_isolation(staging, readable, data_root=job.data_root, device=job.device, limits=job.limits)
-        on_progress = job.phase("scorer", f"scoring {name!r} in the scorer's sandbox ({iso.name})")
+        on_progress = job.phase("scorer", f"scoring {name} in the scorer's sandbox ({iso.name})")
         result = run_limited(
             argv,
             job.limits,
