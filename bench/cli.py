@@ -102,9 +102,13 @@ def _summary_table(records: Sequence[object]) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.frontends.api import publish, run_track
-    from bench.results.places import user_results_root, user_site_root
+    from bench.results.places import site_beside, user_results_root
+    from bench.running.progress import progress_style, show_progress_lines
 
     results = Path(args.results) if args.results else user_results_root()
+    style = progress_style(args.progress_style)
+    show_progress_lines()
+    where: dict[str, Any] = {"address": args.address} if args.executor == "ray" else {"workers": _workers(args)}
     report = run_track(
         args.track,
         entries=args.entries or None,
@@ -117,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         stages=args.stages or None,
         executor=args.executor,
-        executor_options={"address": args.address} if args.executor == "ray" else {"workers": _workers(args)},
+        executor_options={**where, "show_progress": style.bars, "progress": style.progress},
         checkpoints=args.checkpoints,
         retrain=args.retrain,
         publish_checkpoints=args.publish_checkpoints,
@@ -131,7 +135,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"records: {report.paths[0].parent.resolve() if report.paths else '-'}"
     )
     if not args.no_site:
-        index = publish(results, args.site or user_site_root())
+        index = publish(results, args.site or site_beside(results))
         # quick records are never ranked: they are listed on quick.html, not on the index
         page = index.parent / "quick.html" if args.quick and (index.parent / "quick.html").is_file() else index
         print(f"Leaderboard: {page.resolve()}")
@@ -175,10 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
         "results",
         "site",
         results={"help": "records folder (default: $ROBEX_RESULTS or the user data folder's robex/results)"},
-        site={"help": "site folder (default: 'site' beside the default records folder)"},
+        site={"help": "site folder (default: 'site' beside the records folder)"},
     )
     options.add(p, "device", "data_root", "quick")
-    options.add(p, "stages", "executor", "address", "workers", "no_site")
+    options.add(p, "stages", "executor", "address", "workers", "no_site", "progress_style")
     options.add(p, "threads", "checkpoints", "retrain", "publish_checkpoints")
     p.set_defaults(func=_cmd_run)
 

@@ -237,8 +237,9 @@ class Defense(ABC):
     Subclasses set ``card`` and ``defaults`` (hyperparameters with their default values) and implement
     :meth:`loss`. ``track_defaults[track_name]`` overrides defaults per track. ``schema`` types some
     hyperparameters (ranges; see :mod:`bench.hyperparameters`), the others take their default's type;
-    every value is validated when the defense is created. Unknown hyperparameters raise with the known
-    names, invalid ones with :class:`~bench.hyperparameters.HyperparameterError` naming the hyperparameter.
+    every value is validated (strictly: ``"0.5"`` is not a number) when the defense is created. An unknown
+    hyperparameter or an invalid value raises :class:`~bench.hyperparameters.HyperparameterError` naming the
+    hyperparameter (an unknown one with the allowed names).
     """
 
     name: ClassVar[str]
@@ -249,14 +250,12 @@ class Defense(ABC):
     track_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, track: Track, **hyperparameters: Any) -> None:
-        known = dict(self.defaults)
-        unknown = sorted(set(hyperparameters) - set(known))
-        if unknown:
-            raise ValueError(f"defense {self.name!r}: unknown hyperparameter(s) {unknown}; known: {sorted(known)}")
-        merged = {**known, **dict(self.track_defaults.get(track.name, {})), **hyperparameters}
-        from bench.hyperparameters import validate_hyperparameters
+        from bench.hyperparameters import unknown_hyperparameter, validate_hyperparameters
 
-        validate_hyperparameters(type(self), getattr(self, "name", type(self).__name__), merged)
+        name = getattr(self, "name", type(self).__name__)
+        unknown_hyperparameter(name, self.defaults, hyperparameters)
+        merged = {**self.defaults, **dict(self.track_defaults.get(track.name, {})), **hyperparameters}
+        validate_hyperparameters(type(self), name, merged)
         self.track = track
         self.hp: dict[str, Any] = merged
 

@@ -25,11 +25,12 @@ import math
 import os
 import shutil
 import stat
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +44,9 @@ from bench.frontends.sandbox import Limits, SandboxResult, run_limited
 from bench.graph_format import MAX_GRAPH_BYTES
 from bench.results.atomic import atomic_write_bytes, atomic_write_json
 from bench.track import Track, load_track
+
+if TYPE_CHECKING:
+    from bench.running.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +96,10 @@ def build_artifact(
     data_root: str | None = None,
     device: str = "cpu",
     echo: IO[str] | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> Built:
-    """Build ``entry`` in ``scratch`` under ``isolation`` and install its artifact (see the module docstring)."""
+    """Build ``entry`` in ``scratch`` under ``isolation`` and install its artifact (see the module docstring).
+    ``on_progress`` receives the training steps the child reports (parsed strictly: numbers only)."""
     from safetensors.torch import save
 
     from bench.running.runner import track_data
@@ -117,6 +123,7 @@ def build_artifact(
         wrapper=isolation.wrapper,
         env=isolation.env,
         cwd=scratch,
+        on_progress=on_progress,
     )
     if result.timed_out or result.returncode != 0:
         raise BuildError(f"the build of {entry.name!r} {result.explain(limits)}", result)
@@ -267,6 +274,7 @@ def _export(model: nn.Module, example: Tensor, out: Path, meta: dict[str, Any]) 
 def _build_recipe(entry: Entry, track: Track, job: Mapping[str, Any], x: Tensor, y: Tensor, out: Path) -> None:
     from bench.checkpoint import state_dict_bytes
     from bench.protocols import Defense
+    from bench.running.progress import step_reporter
     from bench.running.training import FitContext, seeded
 
     defense = entry.defense(track)
@@ -280,6 +288,7 @@ def _build_recipe(entry: Entry, track: Track, job: Mapping[str, Any], x: Tensor,
         budget=track.training_budget(quick=bool(job["quick"])),
         seed=track.seed,
         device=torch.device(str(job.get("device", "cpu"))),
+        on_step=step_reporter("train"),
     )
     model = defense.fit(model, fit).cpu().eval()
     meta = {
@@ -321,6 +330,9 @@ def build_main(argv: list[str]) -> int:
     """The build child: ``<scratch>`` holds ``in/`` (job, training split, entry copy) and ``out/``."""
     from safetensors.torch import load_file
 
+    from bench.running.progress import show_progress_lines
+
+    show_progress_lines()  # training steps as machine lines the parent parses (bench.running.progress)
     scratch = Path(argv[0])
     job = json.loads((scratch / "in" / JOB).read_text())
     payload = dict(job["entry"])
@@ -330,6 +342,13 @@ def build_main(argv: list[str]) -> int:
     train = load_file(str(scratch / "in" / TRAIN))
     out = scratch / "out"
     if entry.manifest.defense is not None:
+        from bench.hyperparameters import HyperparameterError
+
+        try:
+            entry.defense(track)  # the class the module registers validates the hyperparameters again
+        except HyperparameterError as exc:  # one line naming the field, not a traceback
+            sys.stderr.write(f"robex: build refused: field 'defense.hyperparameters.{exc.name}': {exc.detail}\n")
+            return 2
         _build_recipe(entry, track, job, train["x"], train["y"], out)
     else:
         _build_module_checkpoint(entry, track, train["x"], out)

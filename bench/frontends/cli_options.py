@@ -57,7 +57,7 @@ def _declare(flag: str, **kwargs: Any) -> None:
 
 
 _declare("--results", default=None, help="records folder (default: the committed leaderboard/results)")
-_declare("--site", default=None, help="site folder (default: leaderboard/site)")
+_declare("--site", default=None, help="site folder (default: 'site' beside the records folder)")
 _declare("--store", default=None, help="cell cache folder (default: $ROBEX_STORE or the user cache)")
 _declare(
     "--base-store",
@@ -92,6 +92,13 @@ _declare(
     default=1,
     help="intra-op CPU threads per cell (default 1); part of the protocol: records are identical for a given value "
     "whatever the executor or worker count",
+)
+_declare(
+    "--progress-style",
+    default="auto",
+    choices=["auto", "bars", "lines", "json", "none"],
+    help="progress per stage with the time left: bars on a terminal, lines in a log (auto: bars on a terminal, "
+    "else lines); json: machine lines for a parent process",
 )
 _declare("--executor", default="local", help="local (default) | ray")
 _declare("--address", default=None, help="Ray cluster address (with --executor ray)")

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from bench.frontends import cli_options as options
 from bench.registry import Registry
@@ -39,10 +38,15 @@ ONE_OF_SEVERAL_TRACKS = {
 }
 
 
+# --results of commands that read a record, and of submit, which writes one where `robex run` writes
+READ_RESULTS = {"help": "records folder (default: $ROBEX_RESULTS or the user data folder's, then the committed ones)"}
+WRITE_RESULTS = {"help": "records folder (default: $ROBEX_RESULTS or the user data folder's robex/results)"}
+
+
 # ------------------------------------------------------------------------------------------ submit
 def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="entry folder (with entry.toml) or the manifest itself")
-    options.add(p, "results", "site", "store", "device", "data_root", "quick", "stages")
+    options.add(p, "results", "site", "store", "device", "data_root", "quick", "stages", results=WRITE_RESULTS)
     p.add_argument(
         "--baselines",
         nargs="*",
@@ -54,7 +58,9 @@ def _configure_submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-gb", type=float, default=16.0, help="memory limit of the evaluation process (0: none)")
     p.add_argument("--replace", action="store_true", help="replace this entry's earlier record")
     options.add(p, "no_site")
-    p.add_argument("--progress", action="store_true", help="echo the evaluation's output while it runs")
+    p.add_argument(
+        "--progress", action="store_true", help="also echo the build's and the evaluation's own output while they run"
+    )
     p.add_argument(
         "--allow-unisolated",
         action="store_true",
@@ -71,6 +77,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     if args.timeout <= 0 or args.memory_gb < 0:
         _err("--timeout must be positive and --memory-gb non-negative")
         return 2
+    from bench.running.progress import show_progress_lines
+
+    show_progress_lines()  # each step, and each stage's time left, on stderr (the summary goes to stdout)
     try:
         report = submit(
             args.path,
@@ -100,7 +109,7 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="entry name")
     options.add(p, "track", track=ONE_OF_SEVERAL_TRACKS)
     p.add_argument("--n", type=int, default=200, help="evaluation images to re-run (default 200)")
-    options.add(p, "results", "store", "device", "data_root")
+    options.add(p, "results", "store", "device", "data_root", results=READ_RESULTS)
     options.add(p, "entry_dir", entry_dir={"action": "store", "help": "the entry's folder (baselines are found)"})
     options.add(p, "stages", "quick", stages={"help": "only re-run these stages"}, quick={"help": "the quick record"})
     p.add_argument("--z", type=float, default=3.29, help="z of the sampling tolerance (3.29: two-sided 99.9%%)")
@@ -151,7 +160,7 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="entry name")
     p.add_argument("--against", nargs="+", metavar="NAME", help="entries to compare with (default: the baselines)")
     options.add(p, "track", track=ONE_OF_SEVERAL_TRACKS)
-    options.add(p, "results", "quick", quick={"help": "compare quick-mode records"})
+    options.add(p, "results", "quick", quick={"help": "compare quick-mode records"}, results=READ_RESULTS)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -160,27 +169,25 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     """every score of an entry against others, with paired significance on the same images"""
-    from bench.results.compare import compare_records, find_record, track_records
+    from bench.results.compare import baseline_records, compare_records, find_record_in
     from bench.results.compare_text import dumps, format_text
-    from bench.results.places import default_results_root
+    from bench.results.places import record_roots
     from bench.results.records import RecordError
 
-    root = Path(args.results) if args.results else default_results_root()
     if not 0 < args.alpha < 1:
         _err("--alpha must lie in (0, 1)")
         return 2
     try:
-        record = find_record(root, args.name, track=args.track, quick=args.quick)
+        record, root = find_record_in(record_roots(args.results), args.name, track=args.track, quick=args.quick)
+        roots = [root, *(r for r in record_roots(args.results) if r != root)]  # the entry's own folder first
         if args.against:
-            others = [find_record(root, o, track=record.track, quick=args.quick) for o in args.against]
+            others = [find_record_in(roots, o, track=record.track, quick=args.quick)[0] for o in args.against]
         else:
-            others = [
-                r
-                for r in track_records(root, record.track, quick=args.quick)
-                if r.entry.baseline and r.name != record.name
-            ]
+            others = baseline_records(roots, record)
             if not others:
-                _err(f"no baseline records on {record.track!r} to compare with; pass --against NAME")
+                kind = "quick " if args.quick else ""
+                hint = " (`robex run --quick --entries standard` writes one)" if args.quick else ""
+                _err(f"no baseline {kind}records on {record.track!r} to compare with{hint}; pass --against NAME")
                 return 2
     except RecordError as exc:
         _err(str(exc))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.registry import Registry
-from bench.results.places import default_results_root, default_site_root
+from bench.results.places import default_results_root, site_beside
 
 
 def _site_publisher() -> None:
@@ -21,7 +21,9 @@ PUBLISHERS: Registry[Callable[..., Path]] = Registry("publisher", load=_site_pub
 
 
 def publish(results_root: str | Path | None = None, out: str | Path | None = None) -> Path:
-    """Render the static site from the records alone; return the index page's path."""
+    """Render the static site from the records alone; return the index page's path. ``out`` defaults to ``site``
+    beside the records folder (:func:`~bench.results.places.site_beside`; ``leaderboard/site`` for the committed
+    records), never another folder's site."""
     root = Path(results_root) if results_root else default_results_root()
-    target = Path(out) if out else default_site_root()
+    target = Path(out) if out else site_beside(root)
     return PUBLISHERS.get("site")(root, target)

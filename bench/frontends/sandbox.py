@@ -25,9 +25,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.running.progress import ProgressEvent
 
 GIB = 1024**3
 MIB = 1024**2
@@ -36,6 +39,7 @@ SANDBOX_ENV = "ROBEX_SANDBOXED"
 # address space before any work (VmPeak measured with torch 2.x on Linux x86-64; under RLIMIT_AS of
 # 3.25 GiB the import fails inside torch). An address-space limit below this cannot run anything.
 MIN_MEMORY_BYTES = 4 * GIB
+MAX_READ_LINE = 64 * 1024  # a longer line is read in pieces: no single read of the child's output is unbounded
 
 
 def default_tasks() -> int:
@@ -143,9 +147,21 @@ class SandboxResult:
         return ""
 
 
-def _pump(stream: IO[bytes], tail: deque[str], echo: IO[str] | None) -> None:
-    for raw in iter(stream.readline, b""):
+def _pump(
+    stream: IO[bytes], tail: deque[str], echo: IO[str] | None, on_progress: Callable[[ProgressEvent], None] | None
+) -> None:
+    """Read the child's output line by line (at most :data:`MAX_READ_LINE` bytes at a time): a progress line
+    (:func:`bench.running.progress.parse_event`, strict) goes to ``on_progress`` as data and nowhere else; any
+    other line is kept in ``tail`` and echoed."""
+    from bench.running.progress import parse_event
+
+    for raw in iter(lambda: stream.readline(MAX_READ_LINE), b""):
         line = raw.decode("utf-8", errors="replace")
+        event = parse_event(line)
+        if event is not None:
+            if on_progress is not None:
+                on_progress(event)
+            continue
         tail.append(line)
         if echo is not None:
             echo.write(line)
@@ -164,12 +180,14 @@ def run_limited(
     wrapper: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> SandboxResult:
     """Run child ``target`` with ``argv`` under ``limits``; never raises for what the child does.
 
     ``wrapper`` (an isolation command line ending in ``--``) is put in front of the Python command;
     ``env`` replaces the environment (default: this process's, marked as sandboxed). Output is kept (last
-    ``tail_lines`` lines) and optionally echoed. ``RLIMIT_NPROC`` is set only behind a wrapper (in the sandbox's
+    ``tail_lines`` lines) and optionally echoed; the child's progress lines are parsed strictly and handed to
+    ``on_progress`` as data, never echoed or kept. ``RLIMIT_NPROC`` is set only behind a wrapper (in the sandbox's
     user namespace it counts the sandbox's tasks; outside it would count all of this user's).
     """
     from bench.frontends.limits import TaskWatchdog, create_cgroup
@@ -202,7 +220,7 @@ def run_limited(
         )
         tail: deque[str] = deque(maxlen=tail_lines)
         assert proc.stdout is not None
-        reader = threading.Thread(target=_pump, args=(proc.stdout, tail, echo), daemon=True)
+        reader = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, on_progress), daemon=True)
         reader.start()
         watchdog = TaskWatchdog(proc.pid, limits.tasks, lambda: _kill_group(proc, wait=False))
         watchdog.start()

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from bench.frontends.sandbox import Limits, SandboxResult, run_limited
 if TYPE_CHECKING:
     from bench.entries import Entry
     from bench.results.records import Record
+    from bench.running.progress import PhaseReporter, ProgressEvent
     from bench.running.runner import Cell, RunSpec
     from bench.track import Track
 
@@ -58,6 +59,7 @@ class ScoreJob:
     stages: Sequence[str] | None
     limits: Limits
     echo: IO[str] | None = None
+    reporter: PhaseReporter | None = None
 
     def spec(self, names: Sequence[str], extra: Sequence[Path] = ()) -> RunSpec:
         """The run the scorer makes (or its baselines-only part), planned here exactly as it plans it."""
@@ -75,8 +77,13 @@ class ScoreJob:
             stages=tuple(self.stages) if self.stages else None,
         )
 
+    def phase(self, name: str, text: str) -> Callable[[ProgressEvent], None] | None:
+        """Announce phase ``name`` of the submission; the callback showing its child's progress (if reported)."""
+        return self.reporter.phase(name, f"submit {self.entry.name}: {text}") if self.reporter else None
+
     def argv(self, **values: Any) -> list[str]:
-        """``robex run`` arguments common to both children, plus ``values``."""
+        """``robex run`` arguments common to both children, plus ``values`` (progress as machine lines when a
+        reporter shows it)."""
         from bench.data import resolve_root
 
         # The scorer's environment is cleared and its working directory is its staging folder: paths are absolute.
@@ -86,6 +93,7 @@ class ScoreJob:
             track=self.track.name,
             **values,
             no_site=True,
+            progress_style="json" if self.reporter is not None else "none",
             device=self.device,
             quick=self.quick,
             stages=list(self.stages) if self.stages else None,
@@ -114,9 +122,10 @@ def ensure_baselines(job: ScoreJob) -> str | None:
     store = spec.cell_store()
     if all(store.has(c.key) for c in plan_cells(spec)):
         return None
+    on_progress = job.phase("baselines", f"computing the missing cells of {len(job.baselines)} baseline(s)")
     with tempfile.TemporaryDirectory(prefix="robex-baselines-") as records:
         argv = job.argv(entries=list(job.baselines), store=str(job.store), results=records)
-        result = run_limited(argv, job.limits, echo=job.echo, device=job.device)
+        result = run_limited(argv, job.limits, echo=job.echo, device=job.device, on_progress=on_progress)
     if result.timed_out or result.returncode not in (0, 3):
         return f"the baselines' evaluation {result.explain(job.limits)}"
     return None
@@ -206,8 +215,16 @@ def score_entry(job: ScoreJob) -> Scored:
         )
         readable = [job.store] + ([] if job.store in job.scored.parents else [job.scored])
         iso = scorer_isolation(staging, readable, data_root=job.data_root, device=job.device, limits=job.limits)
+        on_progress = job.phase("scorer", f"scoring {name} in the scorer's sandbox ({iso.name})")
         result = run_limited(
-            argv, job.limits, echo=job.echo, device=job.device, env=iso.env, wrapper=iso.wrapper, cwd=iso.workdir
+            argv,
+            job.limits,
+            echo=job.echo,
+            device=job.device,
+            env=iso.env,
+            wrapper=iso.wrapper,
+            cwd=iso.workdir,
+            on_progress=on_progress,
         )
         staged = accept_cells(staging / "store", job.store, mine, job.limits.file_bytes)
         refused, ignored = _unused(staging, job)

@@ -44,11 +44,13 @@ from bench.frontends.sandbox import Limits as Limits
 from bench.frontends.sandbox import SandboxResult as SandboxResult
 from bench.frontends.sandbox import run_limited as run_limited
 from bench.frontends.scoring import ScoreJob, ensure_baselines, score_entry
+from bench.results.records import write_record
 
 if TYPE_CHECKING:
     from bench.entries import Entry
     from bench.frontends.build import Built
     from bench.results.records import Record
+    from bench.running.progress import PhaseReporter
     from bench.track import Track
 
 
@@ -111,12 +113,14 @@ def _build(
     limits: Limits,
     allow_unisolated: bool,
     echo: IO[str] | None,
+    reporter: PhaseReporter,
 ) -> Built | None:
     """Entries that ship code: build their artifact in isolation (``None`` for entries without code)."""
     from bench.frontends.build import BuildError, build_artifact, scratch_folder
     from bench.frontends.isolation import IsolationUnavailableError, choose_isolation
 
     if not entry.ships_code:
+        reporter.note(f"submit {entry.name}: no code to build (a checkpoint for a registered architecture)")
         return None
     scratch = scratch_folder()
     try:
@@ -126,6 +130,8 @@ def _build(
             )
         except IsolationUnavailableError as exc:
             raise SubmissionError(str(exc)) from None
+        what = "training its recipe" if entry.manifest.defense is not None else "exporting its network"
+        shown = reporter.phase("build", f"submit {entry.name}: {what} in the isolated build ({isolation.name})")
         try:
             return build_artifact(
                 entry,
@@ -138,6 +144,7 @@ def _build(
                 data_root=data_root,
                 device=device,
                 echo=echo,
+                on_progress=shown,
             )
         except BuildError as exc:
             tail = exc.result.output_tail if exc.result is not None else ""
@@ -212,64 +219,95 @@ def submit(
     publish_site: bool = True,
     echo: IO[str] | None = None,
     allow_unisolated: bool = False,
+    reporter: PhaseReporter | None = None,
 ) -> SubmitReport:
     """Validate, build in isolation, score the artifact, install the record, re-render the site; see the
     module docstring.
 
-    ``baselines`` limits which baseline entries join the run (default: all of the track's); their cells
-    come from the store when they were computed before. ``allow_unisolated`` lets an entry's code run
-    without isolation where none works (the record says so).
+    Records go to ``results_root``, by default where ``robex run`` writes (``$ROBEX_RESULTS`` or the user data
+    folder: :func:`~bench.results.places.user_results_root`), never into the clone unless named; the site to
+    ``site``, by default ``site`` beside the records folder (never another folder's site). ``baselines`` limits
+    which baseline entries join the run (default: all of the track's); their cells come from the store when they
+    were computed before. ``allow_unisolated`` lets an entry's code run without isolation where none works (the
+    record says so). Progress — each step, and within the build and the scorer each stage with the time left — goes
+    to the ``bench.progress`` logger (:class:`~bench.running.progress.PhaseReporter`; ``robex submit`` shows it on
+    stderr).
     """
-    from bench.entries import load_entries
-    from bench.frontends.api import publish, resolve_device
-    from bench.results.places import default_results_root
-    from bench.results.records import write_record
+    from bench.frontends.api import resolve_device
+    from bench.results.places import user_results_root
+    from bench.running.progress import PhaseReporter
     from bench.running.store import default_store
 
     lim = limits or Limits()
-    root = Path(results_root) if results_root else default_results_root()
+    root = Path(results_root) if results_root else user_results_root()
     store_root = (Path(store) if store else default_store()).resolve()
     entry, track = validate_entry(path, root, quick=quick, replace=replace)
+    chosen = _chosen_baselines(track, baselines)
     dev = resolve_device(device)
+    shown = reporter or PhaseReporter()
+    shown.note(f"submit {entry.name}: admitted on {track.name} (baselines alongside: {', '.join(chosen) or 'none'})")
+    start = time.perf_counter()
+    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo, shown)
+    scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
+    job = ScoreJob(entry, track, scored_folder, chosen, store_root, quick, dev, data_root, stages, lim, echo, shown)
+    log: dict[str, Any] = {"entry": entry.name, "track": track.name, "limits": asdict(lim), "build": _build_log(built)}
+    record = _score(job, log)
+    installed = write_record(_with_provenance(record, entry, built), root)
+    log.update(status="installed", record=str(installed))
+    where = _write_log(store_root, track.name, entry.name, log)
+    notes = _notes(quick, log["staging"]["refused_count"], where)
+    site_index = _publish(root, site, notes) if publish_site else None
+    return _report(root, record, installed, site_index, where, start, notes)
+
+
+def _chosen_baselines(track: Track, baselines: Sequence[str] | None) -> list[str]:
+    """The baselines that join the run: all of the track's by default; unknown names are refused."""
+    from bench.entries import load_entries
+
     known = [e.name for e in load_entries(track)]
     chosen = known if baselines is None else list(baselines)
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise SubmissionError(f"--baselines: {unknown} are not baseline entries of {track.name!r} ({known})")
-    start = time.perf_counter()
-    built = _build(entry, track, store_root, quick, dev, data_root, lim, allow_unisolated, echo)
-    scored_folder = built.folder if built is not None else Path(entry.folder or ".").resolve()
-    job = ScoreJob(entry, track, scored_folder, chosen, store_root, quick, dev, data_root, stages, lim, echo)
-    store_root.mkdir(parents=True, exist_ok=True)  # the scorer's sandbox binds it (read-only)
-    log: dict[str, Any] = {"entry": entry.name, "track": track.name, "limits": asdict(lim), "build": _build_log(built)}
+    return chosen
+
+
+def _score(job: ScoreJob, log: dict[str, Any]) -> Record:
+    """The baselines' missing cells, then the entry in the scorer's sandbox; the entry's record, or
+    :class:`EvaluationFailedError` (the log written) on any failure."""
+    job.store.mkdir(parents=True, exist_ok=True)  # the scorer's sandbox binds it (read-only)
     failure, record = ensure_baselines(job), None
     if failure is None:
         scored = score_entry(job)
         log.update(_result_log(scored.result), **scored.log)
         failure, record = scored.failure, scored.record
-    if failure is not None or record is None:
-        log.update(status="refused", error=failure)
-        where = _write_log(store_root, track.name, entry.name, log)
-        tail = "\n".join(str(log.get("output_tail", "")).strip().splitlines()[-15:])
-        raise EvaluationFailedError(
-            f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
-        )
-    installed = write_record(_with_provenance(record, entry, built), root)
-    log["status"] = "installed"
-    log["record"] = str(installed)
-    where = _write_log(store_root, track.name, entry.name, log)
+    if failure is None and record is not None:
+        return record
+    log.update(status="refused", error=failure)
+    where = _write_log(job.store, job.track.name, job.entry.name, log)
+    tail = "\n".join(str(log.get("output_tail", "")).strip().splitlines()[-15:])
+    raise EvaluationFailedError(
+        f"{failure}. No record was written. Log: {where}" + (f"\nLast output:\n{tail}" if tail else "")
+    )
+
+
+def _notes(quick: bool, refused: int, log: Path) -> list[str]:
     notes = ["(quick mode: the record is listed apart on the site's quick.html; it never enters the leaderboard)"]
     notes = notes if quick else []
-    refused = log["staging"]["refused_count"]
     if refused:
-        notes.append(f"the scorer left {refused} file(s) that were refused, none of them used (listed in {where})")
-    site_index = None
-    if publish_site:
-        try:
-            site_index = publish(root, site)
-        except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
-            notes.append(f"the record is installed but the site could not be rendered: {exc}")
-    return _report(root, record, installed, site_index, where, start, notes)
+        notes.append(f"the scorer left {refused} file(s) that were refused, none of them used (listed in {log})")
+    return notes
+
+
+def _publish(root: Path, site: str | Path | None, notes: list[str]) -> Path | None:
+    """Render the site of ``root`` (into ``site``, by default ``site`` beside it); a failure is a note."""
+    from bench.frontends.api import publish
+
+    try:
+        return publish(root, site)
+    except (ValueError, OSError) as exc:  # e.g. another, malformed record: ours is installed regardless
+        notes.append(f"the record is installed but the site could not be rendered: {exc}")
+        return None
 
 
 def _report(

@@ -159,6 +159,8 @@ def verify(
 ) -> VerifyReport:
     """Re-run the cheap subset and check every score it reproduces; see the module docstring.
 
+    The record is looked up in ``results_root``, by default in the user's records (where ``robex run`` and
+    ``robex submit`` write) and then in the clone's committed ones (:func:`bench.results.places.record_roots`).
     ``allow_unisolated``: re-score an entry built from code even where bubblewrap cannot run (said in the report)."""
     with _no_entry_code():
         return _verify(
@@ -214,21 +216,23 @@ def _verify(
     from bench.frontends.api import resolve_device
     from bench.plugins import STAGES
     from bench.protocols import Scope
-    from bench.results.compare import find_record
-    from bench.results.places import default_results_root
+    from bench.results.compare import find_record_in
+    from bench.results.places import record_roots
+    from bench.results.records import record_path
     from bench.results.scores import info_for, score_infos
     from bench.running.store import default_store
     from bench.track import load_track
 
     if n < 1:
         raise ValueError("--n must be positive")
-    record = find_record(results_root or default_results_root(), name, track=track, quick=quick)
+    record, root = find_record_in(record_roots(results_root), name, track=track, quick=quick)
     t = load_track(record.track)
     store_root = Path(store) if store else default_store()
     digest = record.provenance.artifact_sha256
     where = Path(artifact) if artifact else (store_root / "artifacts" / digest if digest else None)
     entry = resolve_entry(record, t, entry_dir, where)
     report = VerifyReport(entry=record.entry.name, track=record.track, n=n)
+    report.notes.append(f"record: {record_path(root, record.track, record.entry.name, quick=record.quick)}")
     ran = [s for s in record.provenance.cell_keys if s != "train" and s in STAGES]
     chosen = [s for s in ran if STAGES.get(s).scope is Scope.ENTRY]
     if stages:

@@ -16,7 +16,7 @@ which keeps the chance of any false mark in that comparison at most α.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +59,34 @@ def find_record(results_root: str | Path, name: str, *, track: str | None = None
         tracks = ", ".join(p.parent.name for p in found)
         raise ValueError(f"entry {name!r} has records on several tracks ({tracks}); pass --track")
     return read_record(found[0])
+
+
+def find_record_in(
+    roots: Sequence[Path], name: str, *, track: str | None = None, quick: bool = False
+) -> tuple[Record, Path]:
+    """The record of entry ``name`` in the first of ``roots`` that holds one (:func:`find_record`), and that root;
+    ``FileNotFoundError`` names every folder searched."""
+    misses = []
+    for root in roots:
+        try:
+            return find_record(root, name, track=track, quick=quick), root
+        except FileNotFoundError as exc:
+            misses.append(str(exc))
+    raise FileNotFoundError("; ".join(misses) if len(misses) == 1 else "; and ".join(misses))
+
+
+def baseline_records(roots: Sequence[Path], record: Record) -> list[Record]:
+    """The baselines' records of ``record``'s track (quick ones for a quick record) in the first of ``roots`` that
+    holds any, ``record``'s own entry left out."""
+    for root in roots:
+        found = [
+            r
+            for r in track_records(root, record.track, quick=record.quick)
+            if r.entry.baseline and r.name != record.name
+        ]
+        if found:
+            return found
+    return []
 
 
 def track_records(results_root: str | Path, track: str, *, quick: bool = False) -> list[Record]:

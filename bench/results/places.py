@@ -44,7 +44,26 @@ def user_results_root() -> Path:
 
 def user_site_root() -> Path:
     """Where ``robex run`` renders the site of a user's records: ``site`` beside :func:`user_results_root`."""
-    return user_results_root().parent / "site"
+    return site_beside(user_results_root())
+
+
+def site_beside(results_root: str | Path) -> Path:
+    """The site of a records folder when no ``--site`` is given: ``site`` beside it (``leaderboard/results`` →
+    ``leaderboard/site``), so rendering the records of one folder never replaces another folder's site.
+
+    >>> site_beside("/data/robex/results").as_posix()
+    '/data/robex/site'
+    """
+    return Path(os.path.abspath(results_root)).parent / "site"
+
+
+def record_roots(results_root: str | Path | None) -> list[Path]:
+    """Where commands that read a record look for it: ``results_root`` when given; else the user's records
+    (where ``robex run`` and ``robex submit`` write) and then the clone's committed ones."""
+    if results_root:
+        return [Path(results_root)]
+    user, committed = user_results_root(), default_results_root()
+    return [user] if user.resolve() == committed.resolve() else [user, committed]
 
 
 def track_order(track: str) -> tuple[bool, str]:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from bench.registry import Registry
+from bench.running.progress import RunProgress
 from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,26 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", load=_ray, g
 @EXECUTORS.register("local")
 class LocalExecutor:
     """On this machine: in-process, level by level, one progress bar per stage (``show_progress=False`` for
-    tests); or, with ``workers > 1``, in a pool of worker processes (:mod:`bench.running.parallel`)."""
+    tests); or, with ``workers > 1``, in a pool of worker processes (:mod:`bench.running.parallel`). ``progress``
+    counts the finished cells per stage and reports the time left (:mod:`bench.running.progress`)."""
 
-    def __init__(self, show_progress: bool = True, workers: int = 1, **_: Any) -> None:
+    def __init__(
+        self, show_progress: bool = True, workers: int = 1, progress: RunProgress | None = None, **_: Any
+    ) -> None:
         self.show_progress = show_progress
         self.workers = int(workers)
+        self.progress = progress
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
 
     def execute(self, spec: RunSpec, cells: list[Cell]) -> dict[str, CellResult]:
         """See :class:`Executor`."""
+        if self.progress is not None:
+            self.progress.begin(cells, self.workers)
         if self.workers > 1:
             from bench.running.parallel import run_in_pool
 
-            return run_in_pool(spec, cells, self.workers, self.show_progress)
+            return run_in_pool(spec, cells, self.workers, self.show_progress, self.progress)
         keys = all_keys(cells)
         results: dict[str, CellResult] = {}
         ordered = sorted(cells, key=lambda c: (c.level, c.stage))
@@ -67,6 +74,8 @@ class LocalExecutor:
                 inner = _inner_progress(bar, label) if self.show_progress else None
                 res = execute_cell(spec, cell, keys, inner)
                 results[cell.key] = res
+                if self.progress is not None:
+                    self.progress.finished(cell, res)
                 if not res.ok:
                     bar.write(f"  ! {res.label}: {res.error.splitlines()[-1] if res.error else 'failed'}")
                 bar.update(1)

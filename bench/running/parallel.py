@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tqdm.auto import tqdm
 
+from bench.running.progress import RunProgress
 from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ def _run(spec: RunSpec, cell: Cell, keys: Mapping[tuple[str, str], str]) -> Cell
     return execute_cell(spec, cell, keys)
 
 
-def run_in_pool(spec: RunSpec, cells: list[Cell], workers: int, show_progress: bool = True) -> dict[str, CellResult]:
-    """Execute ``cells`` with ``workers`` processes; one result per cell key (see the module docstring)."""
+def run_in_pool(
+    spec: RunSpec, cells: list[Cell], workers: int, show_progress: bool = True, progress: RunProgress | None = None
+) -> dict[str, CellResult]:
+    """Execute ``cells`` with ``workers`` processes; one result per cell key (see the module docstring).
+    ``progress`` (already told the plan) is told of every finished cell; the bar then shows its stage's count and
+    the run's time left."""
     keys = all_keys(cells)
     pending = sorted(cells, key=lambda c: (c.level, _PRIORITY.get(c.stage, 9), c.stage, c.entry, c.source or ""))
     results: dict[str, CellResult] = {}
@@ -130,7 +135,9 @@ def run_in_pool(spec: RunSpec, cells: list[Cell], workers: int, show_progress: b
                 results[cell.key] = res
                 if not res.ok:
                     bar.write(f"  ! {res.label}: {res.error.splitlines()[-1] if res.error else 'failed'}")
-                bar.set_postfix_str(cell.label, refresh=False)
+                if progress is not None:
+                    progress.finished(cell, res)
+                bar.set_postfix_str(progress.postfix(cell.stage) if progress else cell.label, refresh=False)
                 bar.update(1)
     bar.close()
     return results

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from bench.plugins import STAGES
 from bench.running.executors import EXECUTORS
+from bench.running.progress import RunProgress
 from bench.running.runner import Cell, CellResult, RunSpec, all_keys, execute_cell
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class RayExecutor:
         num_cpus: CPUs of a local instance (ignored when connecting to a cluster).
         max_retries: Retries of a task whose worker process died.
         show_progress: One progress bar per level.
+        progress: Counts finished cells per stage and reports the time left (:mod:`bench.running.progress`).
     """
 
     def __init__(
@@ -53,12 +55,14 @@ class RayExecutor:
         num_cpus: int | None = None,
         max_retries: int = 2,
         show_progress: bool = True,
+        progress: RunProgress | None = None,
         **_: Any,
     ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
         self.show_progress = show_progress
+        self.progress = progress
 
     def _init(self) -> Any:
         try:
@@ -84,6 +88,9 @@ class RayExecutor:
         task = ray.remote(_run_cell)
         keys = all_keys(cells)
         results: dict[str, CellResult] = {}
+        if self.progress is not None:
+            cpus = float(ray.cluster_resources().get("CPU", 1.0))
+            self.progress.begin(cells, max(1, int(cpus // (spec.threads or 1))))
         for level in sorted({c.level for c in cells}):
             batch = [c for c in cells if c.level == level]
             refs = {}
@@ -111,6 +118,8 @@ class RayExecutor:
                     if not res.ok:
                         bar.write(f"  ! {res.label}: {res.error.splitlines()[-1] if res.error else 'failed'}")
                     results[cell.key] = res
+                    if self.progress is not None:
+                        self.progress.finished(cell, res)
                     bar.update(1)
             bar.close()
         return results

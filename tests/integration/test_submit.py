@@ -45,8 +45,8 @@ CKPT = '[checkpoint]\narchitecture = "small_cnn"\nfile = "{file}"\nsha256 = "{sh
         (f'name = "x"\n{HEAD}[defense]\nname = "standrd"\n', "defense.name", "did you mean: standard"),
         (
             f'name = "x"\n{HEAD}[defense]\nname = "standard"\nhyperparameters = {{ lr = 1 }}\n',
-            "defense.hyperparameters",
-            "lr",
+            "defense.hyperparameters.lr",
+            "allowed: augment",
         ),
         (
             'name = "x"\ntitle = "t"\nauthors = "a"\ntrack = "mnist6k"\n[defense]\nname = "standard"\n',
